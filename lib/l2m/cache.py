@@ -1,0 +1,95 @@
+"""On-disk results keyed by everything that determines them, written atomically.
+
+A chapter asks ``load_or_compute(name, key, compute)``: when an entry for exactly this key
+exists it is read back; otherwise ``compute()`` runs and its result (a dict of arrays) is
+written to a temporary file and renamed into place, so an interrupted run never leaves a
+half-written entry that a later run would trust. The key holds the parameters and a digest
+of the source of the modules that compute the result, so changed code never reuses stale
+numbers.
+
+The folder is ``$L2M_CACHE`` when set, else ``~/.cache/l2m``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("L2M_CACHE") or Path.home() / ".cache" / "l2m")
+
+
+def source_digest(modules: Iterable[ModuleType]) -> str:
+    """sha256 of the source files of ``modules``: part of a key, so edited code recomputes."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def key_digest(key: dict[str, Any]) -> str:
+    """sha256 of a key's canonical JSON (sorted keys; numpy scalars and tuples as plain values)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, (tuple, set)):
+            return list(value)
+        raise TypeError(f"cache key values must be JSON-like, not {type(value).__name__}")
+
+    text = json.dumps(key, sort_keys=True, default=plain)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez of ``arrays`` written atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_or_compute(
+    name: str,
+    key: dict[str, Any],
+    compute: Callable[[], dict[str, np.ndarray]],
+    modules: Iterable[ModuleType] = (),
+    folder: Path | None = None,
+) -> dict[str, np.ndarray]:
+    """Read the result for ``key`` from the cache, or compute, store and return it.
+
+    ``modules`` are the modules whose code determines the result; their source digest joins
+    the key. The entry is ``<folder>/<name>/<digest>.npz`` with the key beside it as JSON.
+    """
+    full_key = {"name": name, "key": key, "code": source_digest(modules)}
+    digest = key_digest(full_key)
+    entry = (folder or cache_dir()) / name / f"{digest}.npz"
+    if entry.exists():
+        with np.load(entry, allow_pickle=False) as stored:
+            return {k: stored[k] for k in stored.files}
+    result = {k: np.asarray(v) for k, v in compute().items()}
+    atomic_save_npz(entry, result)
+    atomic_write_bytes(entry.with_suffix(".json"), json.dumps(full_key, indent=1, default=str).encode())
+    return result

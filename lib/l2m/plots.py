@@ -1,0 +1,128 @@
+"""Every figure of the book, with one shared look, rendered so the HTML book keeps it interactive.
+
+Importing this module registers the ``l2m`` renderer and makes ``plotly_mimetype+l2m`` the
+default. Jupyter Book 1.x silently drops Plotly's own mime type (the page gets no figure and
+the build passes), so the ``l2m`` part adds a ``text/html`` copy of the figure that calls
+``Plotly.newPlot`` without embedding plotly.js: the book loads plotly.js once per page from
+``_static/`` (see :mod:`l2m.build`). The mime-type part keeps figures live in JupyterLab.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.io.base_renderers import MimetypeRenderer
+
+FIGURE_CLASS = "l2m-figure"  # marks a figure's <div> in the HTML; the browser check counts them
+
+
+class BookRenderer(MimetypeRenderer):
+    """text/html with the figure's div and a newPlot call; plotly.js comes from the page."""
+
+    def to_mimebundle(self, fig_dict: dict) -> dict:
+        html = pio.to_html(
+            fig_dict,
+            include_plotlyjs=False,  # loaded once per page from _static/, never from a CDN
+            include_mathjax=False,
+            full_html=False,
+            default_width="100%",
+            default_height=480,
+            config={"displaylogo": False, "responsive": True},
+            validate=False,
+        )
+        return {"text/html": f'<div class="{FIGURE_CLASS}">{html}</div>'}
+
+
+pio.renderers["l2m"] = BookRenderer()
+pio.renderers.default = "plotly_mimetype+l2m"
+
+pio.templates["l2m"] = go.layout.Template(
+    layout=go.Layout(
+        font={"family": "Helvetica, Arial, sans-serif", "size": 13},
+        colorway=["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"],
+        hovermode="closest",
+        legend={"bgcolor": "rgba(255,255,255,0.7)"},
+        margin={"l": 70, "r": 20, "t": 60, "b": 60},
+    )
+)
+pio.templates.default = "plotly_white+l2m"
+
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+
+
+def _axes(fig: go.Figure, x_title: str, y_title: str, log_x: bool, log_y: bool) -> go.Figure:
+    fig.update_xaxes(title=x_title, type="log" if log_x else "linear", showline=True, mirror=True)
+    fig.update_yaxes(title=y_title, type="log" if log_y else "linear", showline=True, mirror=True)
+    return fig
+
+
+def scaling_figure(
+    x: np.ndarray,
+    series: dict[str, np.ndarray],
+    fits: dict[str, object] | None = None,
+    title: str = "",
+    x_title: str = "L",
+    y_title: str = "I (nats)",
+    log_y: bool = True,
+) -> go.Figure:
+    """Measured points of each series and, for the names in ``fits``, the fitted curve.
+
+    A fit is any callable of x with a ``label()`` (l2m.fit.PowerLawFit, LogLawFit); it is
+    drawn over a dense x grid in the series' colour, named by its formula.
+    """
+    fig = go.Figure()
+    x = np.asarray(x, dtype=float)
+    grid = np.geomspace(x.min(), x.max(), 200)
+    for i, (name, y) in enumerate(series.items()):
+        color = pio.templates["l2m"].layout.colorway[i % 7]
+        fig.add_scatter(x=x, y=y, name=name, mode="markers", marker={"color": color, "size": 8},
+                        legendgroup=name, hovertemplate="L=%{x}<br>I=%{y:.4g}<extra>" + name + "</extra>")
+        fit = (fits or {}).get(name)
+        if fit is not None:
+            fig.add_scatter(x=grid, y=fit(grid), name=f"fit {fit.label()}", mode="lines", legendgroup=name,
+                            line={"color": color, "dash": "dash"}, hoverinfo="skip")
+    fig.update_layout(title=title)
+    return _axes(fig, x_title, y_title, log_x=True, log_y=log_y)
+
+
+def lines_figure(
+    x: np.ndarray,
+    series: dict[str, np.ndarray],
+    title: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    log_x: bool = False,
+    log_y: bool = False,
+    markers: bool = False,
+) -> go.Figure:
+    """One line per series over a shared x."""
+    fig = go.Figure()
+    for i, (name, y) in enumerate(series.items()):
+        fig.add_scatter(x=x, y=y, name=name, mode="lines+markers" if markers else "lines",
+                        line={"dash": DASHES[i % len(DASHES)]})
+    fig.update_layout(title=title)
+    return _axes(fig, x_title, y_title, log_x, log_y)
+
+
+def heatmap_figure(matrix: np.ndarray, title: str = "", z_title: str = "", symmetric: bool = True) -> go.Figure:
+    """A matrix as a heatmap, indices from 1, row 1 at the top; diverging colours around 0."""
+    n = len(matrix)
+    idx = np.arange(1, n + 1)
+    limit = float(np.abs(matrix).max()) if symmetric else None
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=idx, y=idx, colorscale="RdBu_r" if symmetric else "Viridis",
+        zmin=-limit if symmetric else None, zmax=limit, colorbar={"title": z_title},
+        hovertemplate="i=%{y}, j=%{x}<br>%{z:.4f}<extra></extra>",
+    ))
+    fig.update_layout(title=title, height=560, yaxis={"autorange": "reversed", "scaleanchor": "x"})
+    return _axes(fig, "position j", "position i", log_x=False, log_y=False)
+
+
+def table_figure(header: Sequence[str], columns: Sequence[Sequence], title: str = "") -> go.Figure:
+    """A small table as a figure, for side-by-side numbers that readers can scan."""
+    fig = go.Figure(go.Table(header={"values": list(header), "align": "left"},
+                             cells={"values": [list(c) for c in columns], "align": "left"}))
+    fig.update_layout(title=title, height=80 + 30 * max(len(c) for c in columns))
+    return fig

@@ -1,0 +1,51 @@
+"""Figures render as text/html for the book: no plotly.js inside, no CDN; and the browser check."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import plotly.io as pio
+import pytest
+
+from l2m import figcheck, plots
+from l2m.fit import fit_power_law
+
+
+def small_figure():
+    x = np.array([4.0, 16, 64])
+    return plots.scaling_figure(x, {"power": x**0.8}, fits={"power": fit_power_law(x, x**0.8)})
+
+
+def test_book_renderer_is_default_and_embeds_no_plotly_js():
+    bundle = pio.renderers["l2m"].to_mimebundle(small_figure().to_dict())
+    html = bundle["text/html"]
+    assert html.startswith(f'<div class="{plots.FIGURE_CLASS}">') and "Plotly.newPlot" in html
+    assert "http://" not in html and "https://" not in html and "<script src" not in html  # no CDN
+    assert len(html) < 50_000  # plotly.js itself is ~4.5 MB
+    assert pio.renderers.default == "plotly_mimetype+l2m"
+
+
+def test_figures_have_the_book_template():
+    fig = small_figure()
+    assert fig.layout.xaxis.type == "log" and len(fig.data) == 2
+    assert fig.data[1].name.startswith("fit 1·L^0.800")
+    heat = plots.heatmap_figure(np.eye(3) - 0.2)
+    assert heat.data[0].zmin == -0.8 and heat.data[0].zmax == 0.8
+
+
+def write_page(folder: Path, with_plotly_js: bool) -> Path:
+    import plotly
+
+    html = pio.renderers["l2m"].to_mimebundle(small_figure().to_dict())["text/html"]
+    script = '<script src="plotly.min.js"></script>' if with_plotly_js else ""
+    shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", folder)
+    page = folder / ("good.html" if with_plotly_js else "bad.html")
+    page.write_text(f"<html><head>{script}</head><body>{html}</body></html>")
+    return Path(page.name)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_browser_check_sees_drawn_and_missing_figures(tmp_path):
+    good, bad = write_page(tmp_path, True), write_page(tmp_path, False)
+    (tmp_path / "empty.html").write_text("<html><body>no figure</body></html>")
+    problems = figcheck.check_pages(tmp_path, [good, bad, Path("empty.html")], {Path("empty.html")})
+    assert problems == ["bad.html: 0 of 1 figures drawn", "empty.html: a chapter page with no figure in its HTML"]
