@@ -66,23 +66,34 @@ def scaling_figure(
     x_title: str = "L",
     y_title: str = "I (nats)",
     log_y: bool = True,
+    errors: dict[str, np.ndarray] | None = None,
+    references: dict[str, object] | None = None,
 ) -> go.Figure:
     """Measured points of each series and, for the names in ``fits``, the fitted curve.
 
-    A fit is any callable of x with a ``label()`` (l2m.fit.PowerLawFit, LogLawFit); it is
-    drawn over a dense x grid in the series' colour, named by its formula.
+    A fit is any callable of x with a ``label()`` (l2m.fit.PowerLawFit, LogLawFit,
+    OffsetPowerLaw); it is drawn over a dense x grid in the series' colour, named by its
+    formula. ``errors`` gives ±1 standard error bars per series; ``references`` are curves
+    from elsewhere (e.g. the paper's fits), drawn grey and dotted.
     """
     fig = go.Figure()
     x = np.asarray(x, dtype=float)
     grid = np.geomspace(x.min(), x.max(), 200)
+    colorway = pio.templates["l2m"].layout.colorway
+    hover = f"{x_title}=%{{x}}<br>%{{y:.4g}}"
     for i, (name, y) in enumerate(series.items()):
-        color = pio.templates["l2m"].layout.colorway[i % 7]
-        fig.add_scatter(x=x, y=y, name=name, mode="markers", marker={"color": color, "size": 8},
-                        legendgroup=name, hovertemplate="L=%{x}<br>I=%{y:.4g}<extra>" + name + "</extra>")
+        color = colorway[i % len(colorway)]
+        error = (errors or {}).get(name)
+        fig.add_scatter(x=x, y=y, name=name, mode="markers", marker={"color": color, "size": 8}, legendgroup=name,
+                        error_y=None if error is None else {"array": error, "visible": True},
+                        hovertemplate=hover + f"<extra>{name}</extra>")
         fit = (fits or {}).get(name)
         if fit is not None:
             fig.add_scatter(x=grid, y=fit(grid), name=f"fit {fit.label()}", mode="lines", legendgroup=name,
                             line={"color": color, "dash": "dash"}, hoverinfo="skip")
+    for j, (name, curve) in enumerate((references or {}).items()):
+        fig.add_scatter(x=grid, y=curve(grid), name=name, mode="lines", hoverinfo="skip",
+                        line={"color": "#7f7f7f", "dash": DASHES[(j + 2) % len(DASHES)], "width": 1.5})
     fig.update_layout(title=title)
     return _axes(fig, x_title, y_title, log_x=True, log_y=log_y)
 
