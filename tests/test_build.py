@@ -1,6 +1,5 @@
 """The book build: presets, execution with papermill, skipping unchanged chapters, failures."""
 import json
-import shutil
 import textwrap
 from pathlib import Path
 

@@ -68,6 +68,9 @@ def test_equal_pairs_use_the_same_left_positions_at_every_distance():
     left_1, right_1 = twopoint.pairs_at(tokens, offsets, 1, span=64)
     left_64, right_64 = twopoint.pairs_at(tokens, offsets, 64, span=64)
     assert np.array_equal(left_1, left_64) and np.array_equal(right_64[:236], tokens[64:300])
+    # distances at which fewer than half of the tokens start a pair are left out (NaN)
+    long = twopoint.two_point_mi(tokens, offsets, (1, 4, 64, 256), equal_pairs=True)
+    assert np.isnan(long.mi[3]) and long.n_pairs[3] == 0 and list(long.n_pairs[:3]) == [20 * (300 - 64)] * 3
 
 
 def test_sort_and_dense_counting_agree():

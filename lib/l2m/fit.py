@@ -28,8 +28,8 @@ class PowerLawFit:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.amplitude * np.asarray(x, dtype=float) ** self.exponent
 
-    def label(self) -> str:
-        return f"{self.amplitude:.3g}·L^{self.exponent:.3f}"
+    def label(self, var: str = "L") -> str:
+        return f"{self.amplitude:.3g}·{var}^{self.exponent:.3f}"
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class LogLawFit:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.offset + self.slope * np.log(np.asarray(x, dtype=float))
 
-    def label(self) -> str:
-        return f"{self.offset:.3g} + {self.slope:.3g}·ln L"
+    def label(self, var: str = "L") -> str:
+        return f"{self.offset:.3g} + {self.slope:.3g}·ln {var}"
 
 
 def _positive(x: np.ndarray, y: np.ndarray, need_y: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -86,8 +86,8 @@ class OffsetPowerLaw(NamedTuple):
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.amplitude * np.asarray(x, dtype=float) ** (-self.alpha) + self.offset
 
-    def label(self) -> str:
-        return f"{self.amplitude:.3g}·d^−{self.alpha:.3f} + {self.offset:.2g}"
+    def label(self, var: str = "d") -> str:
+        return f"{self.amplitude:.3g}·{var}^−{self.alpha:.3f} + {self.offset:.2g}"
 
 
 def fit_power_law_with_offset(x: np.ndarray, y: np.ndarray, grid: int = 400) -> OffsetPowerLaw:

@@ -71,9 +71,9 @@ def scaling_figure(
 ) -> go.Figure:
     """Measured points of each series and, for the names in ``fits``, the fitted curve.
 
-    A fit is any callable of x with a ``label()`` (l2m.fit.PowerLawFit, LogLawFit,
+    A fit is any callable of x with a ``label(var)`` (l2m.fit.PowerLawFit, LogLawFit,
     OffsetPowerLaw); it is drawn over a dense x grid in the series' colour, named by its
-    formula. ``errors`` gives ±1 standard error bars per series; ``references`` are curves
+    formula in the variable ``x_title`` starts with. ``errors`` gives ±1 standard error bars per series; ``references`` are curves
     from elsewhere (e.g. the paper's fits), drawn grey and dotted.
     """
     fig = go.Figure()
@@ -81,6 +81,7 @@ def scaling_figure(
     grid = np.geomspace(x.min(), x.max(), 200)
     colorway = pio.templates["l2m"].layout.colorway
     hover = f"{x_title}=%{{x}}<br>%{{y:.4g}}"
+    var = x_title.split()[-1] if x_title else "x"  # "distance d" -> d, "L" -> L
     for i, (name, y) in enumerate(series.items()):
         color = colorway[i % len(colorway)]
         error = (errors or {}).get(name)
@@ -89,7 +90,7 @@ def scaling_figure(
                         hovertemplate=hover + f"<extra>{name}</extra>")
         fit = (fits or {}).get(name)
         if fit is not None:
-            fig.add_scatter(x=grid, y=fit(grid), name=f"fit {fit.label()}", mode="lines", legendgroup=name,
+            fig.add_scatter(x=grid, y=fit(grid), name=f"fit {fit.label(var)}", mode="lines", legendgroup=name,
                             line={"color": color, "dash": "dash"}, hoverinfo="skip")
     for j, (name, curve) in enumerate((references or {}).items()):
         fig.add_scatter(x=grid, y=curve(grid), name=name, mode="lines", hoverinfo="skip",

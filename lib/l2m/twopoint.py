@@ -108,16 +108,23 @@ def two_point_mi(
 ) -> TwoPointMI:
     """Two-point MI Î(d) of a corpus for each distance (paper eq. B.15).
 
-    ``equal_pairs`` uses the same left positions (those at least max(d) from the document's end)
+    ``equal_pairs`` uses the same left positions (those at least a span from the document's end)
     at every distance, so every d has the same number of pairs and the estimator's bias is the
-    same constant at every d, as the offset fit assumes.
+    same constant at every d, as the offset fit assumes. The span is the largest distance at
+    which at least half of the tokens still start a pair (short documents would otherwise drop
+    out entirely); larger distances give NaN.
     """
     distances = np.asarray(distances, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
     vocab_size = int(vocab_size or int(tokens.max()) + 1)
-    span = int(distances.max()) if equal_pairs else None
+    span = None
+    if equal_pairs:
+        usable = distances[pair_counts_per_distance(offsets, distances) >= 0.5 * offsets[-1]]
+        span = int(usable.max()) if len(usable) else 0
 
     def one(d: int) -> tuple[float, float, float, int]:
+        if span is not None and d > span:
+            return float("nan"), float("nan"), float("nan"), 0
         return two_point_at(tokens, offsets, int(d), vocab_size, span)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
