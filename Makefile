@@ -21,6 +21,7 @@ check-figures: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_gaussian.py
 	$(VENV)/bin/python benchmarks/bench_twopoint.py
+	$(VENV)/bin/python benchmarks/bench_lm.py
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

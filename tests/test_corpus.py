@@ -149,10 +149,10 @@ def test_hub_corpus_online_path_with_a_stand_in_dataset(tmp_path, monkeypatch):
     import types
 
     rows = [{"short_book_title": f"Book {i}", "publication_date": 1900 + i, "url": "", "text": f"Text {i}.\r\n"}
-            for i in range(150)]
+            for i in range(corpus.HUB_CORPORA["pg19"][3] + 50)]
     fake = types.SimpleNamespace(load_dataset=lambda path, config, split, streaming: iter(rows))
     monkeypatch.setitem(sys.modules, "datasets", fake)
     monkeypatch.setattr(corpus, "_hub_online", lambda: None)
     pg19 = load_corpus("pg19", folder=tmp_path)
-    assert len(pg19) == 100 and pg19.documents[0].id == "pg19/00000-book-0" and pg19.documents[3].year == 1903
+    assert len(pg19) == corpus.HUB_CORPORA["pg19"][3] and pg19.documents[0].id == "pg19/00000-book-0" and pg19.documents[3].year == 1903
     assert pg19.text("pg19/00002-book-2") == "Text 2." and pg19.documents[0].source == "deepmind/pg19"

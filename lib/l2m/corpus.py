@@ -29,9 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -48,7 +46,7 @@ __all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "TokenArray", "
 
 LOCAL_CORPORA = ("books", "wiki")
 HUB_CORPORA = {  # name -> (dataset, config, split, most documents kept); streamed, never all of it
-    "pg19": ("deepmind/pg19", None, "test", 100),
+    "pg19": ("deepmind/pg19", None, "train", 1200),  # chapter 01's paper preset takes 1024 books of 2048+ tokens
     "wikipedia": ("wikimedia/wikipedia", "20231101.en", "train", 2000),
 }
 CORPORA = LOCAL_CORPORA + tuple(HUB_CORPORA)
@@ -137,9 +135,7 @@ def corpus_key(name: str) -> str:
 def _write_corpus(name: str, folder: Path | None, drafts: Iterator[tuple[dict, str]], info: dict) -> Corpus:
     """Write drafts (metadata without n_chars/sha256, text) into a temporary folder, then rename it."""
     target = corpora_dir(folder) / f"{name}-{info['key'][:16]}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".build-{name}-"))
-    try:
+    with cache.atomic_directory(target) as tmp:  # an existing target was built meanwhile: keep it
         documents = []
         for meta, text in drafts:
             if not text.strip():
@@ -154,13 +150,6 @@ def _write_corpus(name: str, folder: Path | None, drafts: Iterator[tuple[dict, s
             documents.append(doc)
         meta = {"name": name, "checksum": corpus_checksum(documents), **info, "documents": [asdict(d) for d in documents]}
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))  # written last
-        if target.exists():  # built meanwhile by another process: keep theirs
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Corpus.open(target)
 
 

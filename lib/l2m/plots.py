@@ -60,7 +60,7 @@ def _axes(fig: go.Figure, x_title: str, y_title: str, log_x: bool, log_y: bool) 
 
 def scaling_figure(
     x: np.ndarray,
-    series: dict[str, np.ndarray],
+    series: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]],
     fits: dict[str, object] | None = None,
     title: str = "",
     x_title: str = "L",
@@ -71,6 +71,7 @@ def scaling_figure(
 ) -> go.Figure:
     """Measured points of each series and, for the names in ``fits``, the fitted curve.
 
+    A series is y over ``x``, or an (x, y) pair of its own (series measured at different x).
     A fit is any callable of x with a ``label(var)`` (l2m.fit.PowerLawFit, LogLawFit,
     OffsetPowerLaw); it is drawn over a dense x grid in the series' colour, named by its
     formula in the variable ``x_title`` starts with. ``errors`` gives ±1 standard error bars per series; ``references`` are curves
@@ -78,14 +79,18 @@ def scaling_figure(
     """
     fig = go.Figure()
     x = np.asarray(x, dtype=float)
-    grid = np.geomspace(x.min(), x.max(), 200)
+    own_x = {name: np.asarray(v[0], dtype=float) for name, v in series.items() if isinstance(v, tuple)}
+    all_x = np.concatenate([x, *own_x.values()])
+    grid = np.geomspace(all_x.min(), all_x.max(), 200)
     colorway = pio.templates["l2m"].layout.colorway
     hover = f"{x_title}=%{{x}}<br>%{{y:.4g}}"
     var = x_title.split()[-1] if x_title else "x"  # "distance d" -> d, "L" -> L
     for i, (name, y) in enumerate(series.items()):
         color = colorway[i % len(colorway)]
         error = (errors or {}).get(name)
-        fig.add_scatter(x=x, y=y, name=name, mode="markers", marker={"color": color, "size": 8}, legendgroup=name,
+        y = y[1] if isinstance(y, tuple) else y
+        fig.add_scatter(x=own_x.get(name, x), y=y, name=name, mode="markers", marker={"color": color, "size": 8},
+                        legendgroup=name,
                         error_y=None if error is None else {"array": error, "visible": True},
                         hovertemplate=hover + f"<extra>{name}</extra>")
         fit = (fits or {}).get(name)
@@ -138,3 +143,43 @@ def table_figure(header: Sequence[str], columns: Sequence[Sequence], title: str 
                              cells={"values": [list(c) for c in columns], "align": "left"}))
     fig.update_layout(title=title, height=80 + 30 * max(len(c) for c in columns))
     return fig
+
+
+def curves_figure(
+    x: np.ndarray,
+    series: dict[str, np.ndarray],
+    references: dict[str, object] | None = None,
+    errors: dict[str, np.ndarray] | None = None,
+    title: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    log_x: bool = False,
+    log_y: bool = False,
+) -> go.Figure:
+    """Measured curves in colour (with ±1 standard-error bands from ``errors``) beside reference curves.
+
+    A reference is an array over ``x`` or a single number (a horizontal line), drawn grey and
+    dashed: e.g. the exact predictors of the Gaussian data next to a trained model (chapter 04).
+    Non-positive values are left out on a log axis.
+    """
+    fig = go.Figure()
+    x = np.asarray(x, dtype=float)
+    colorway = pio.templates["l2m"].layout.colorway
+    hover = f"{x_title or 'x'}=%{{x}}<br>%{{y:.4g}}"
+    for i, (name, y) in enumerate(series.items()):
+        color = colorway[i % len(colorway)]
+        error = (errors or {}).get(name)
+        if error is not None:
+            band_y = np.concatenate([np.asarray(y) + error, (np.asarray(y) - error)[::-1]])
+            fig.add_scatter(x=np.concatenate([x, x[::-1]]), y=band_y, fill="toself", line={"width": 0},
+                            fillcolor=color, opacity=0.2, hoverinfo="skip", showlegend=False, legendgroup=name)
+        fig.add_scatter(x=x, y=y, name=name, mode="lines", line={"color": color}, legendgroup=name,
+                        hovertemplate=hover + f"<extra>{name}</extra>")
+    for j, (name, ref) in enumerate((references or {}).items()):
+        y = np.broadcast_to(np.asarray(ref, dtype=float), x.shape)
+        if log_y:
+            y = np.where(y > 0, y, np.nan)
+        fig.add_scatter(x=x, y=y, name=name, mode="lines", hovertemplate=hover + f"<extra>{name}</extra>",
+                        line={"color": "#7f7f7f", "dash": DASHES[(j + 1) % len(DASHES)], "width": 1.5})
+    fig.update_layout(title=title)
+    return _axes(fig, x_title, y_title, log_x, log_y)

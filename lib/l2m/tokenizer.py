@@ -87,17 +87,8 @@ def _converted(name: str, package: str, save: Callable[[Path], None], folder: Pa
     target = tokenizers_dir(folder) / f"{name}-{key[:16]}"
     if (target / "tokenizer_config.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".convert-{name}-"))
-    try:
+    with cache.atomic_directory(target) as tmp:
         save(tmp)
-        if target.exists():
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -252,9 +243,7 @@ def tokenize(
         return TokenArray.open(target)
     vocab_size = len(tok)  # added tokens included: every id is below it
     dtype = np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tokenize-{corpus.name}-"))
-    try:
+    with cache.atomic_directory(target) as tmp:
         counts = np.zeros(len(corpus), dtype=np.int64)
         with open(tmp / "tokens.bin", "wb") as out, tqdm(total=corpus.n_chars, unit="char", unit_scale=True,
                                                          desc=f"tokenizing {corpus.name} ({tokenizer})") as bar:
@@ -282,11 +271,4 @@ def tokenize(
                 "n_tokens": int(offsets[-1]), "corpus": corpus.name, "corpus_checksum": corpus.checksum,
                 "doc_ids": [doc.id for doc in corpus.documents], "key": key}
         (tmp / "meta.json").write_text(json.dumps(meta))  # written last: its presence marks a whole entry
-        if target.exists():
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return TokenArray.open(target)

