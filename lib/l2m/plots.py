@@ -170,7 +170,10 @@ def curves_figure(
         color = colorway[i % len(colorway)]
         error = (errors or {}).get(name)
         if error is not None:
-            band_y = np.concatenate([np.asarray(y) + error, (np.asarray(y) - error)[::-1]])
+            low = np.asarray(y) - error
+            if log_y:  # a band reaching 0 cannot be drawn on a log axis: stop it at a tenth of the value
+                low = np.maximum(low, 0.1 * np.asarray(y))
+            band_y = np.concatenate([np.asarray(y) + error, low[::-1]])
             fig.add_scatter(x=np.concatenate([x, x[::-1]]), y=band_y, fill="toself", line={"width": 0},
                             fillcolor=color, opacity=0.2, hoverinfo="skip", showlegend=False, legendgroup=name)
         fig.add_scatter(x=x, y=y, name=name, mode="lines", line={"color": color}, legendgroup=name,

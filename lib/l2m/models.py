@@ -1,0 +1,225 @@
+"""The models of chapter 04: GPT2, Mamba and Mamba2 from transformers, on vectors or on tokens.
+
+The paper (Sec. 5, Appx. E/F) trains transformers and state-space models from scratch on two
+tasks. On the Gaussian data a token is a vector in R^channels: a two-layer MLP replaces the
+token embedding and a second two-layer MLP outputs ``channels`` means and as many positive
+standard deviations. On text the usual token embedding and (tied) LM head are used, with the
+corpus tokenizer's vocabulary. The backbone in between is a transformers model fed
+``inputs_embeds``: ``GPT2Model``, ``MambaModel`` or ``Mamba2Model``.
+
+Sizes are named (:data:`SIZES`): the paper's table (SPEC §4) and small CPU sizes. Mamba and
+Mamba2 run the official ``mamba_ssm`` / ``causal_conv1d`` kernels whenever those packages are
+importable (transformers picks them itself, as the paper's runs did on CUDA); otherwise the
+transformers PyTorch path, with the ``mambapy`` parallel scan for Mamba (:func:`kernel_path`).
+
+``position_embedding`` adds a learned absolute position embedding to the input of Mamba and
+Mamba2 (GPT2 always has its own; the flag does not apply to it). The Gaussian process is tied to
+absolute position, so a position-blind model is capped by position-blindness whatever its
+memory (SPEC §4); this control separates the two.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ARCHS = ("gpt2", "mamba", "mamba2")
+TASKS = ("gaussian", "text")
+# transformers warns on the first forward that an SSM kernel falls back to PyTorch ("much slower");
+# on the CPU that is the intended path, and kernel_path() records which one ran.
+logging.getLogger("transformers.integrations.hub_kernels").setLevel(logging.ERROR)
+# transformers imports tqdm.auto, which warns in a kernel without ipywidgets; our bars are plain text.
+warnings.filterwarnings("ignore", message="IProgress not found")
+STD_FLOOR = 1e-4  # smallest predicted standard deviation; the exact ones are ≥ 0.1 at every L here
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """One named size: depth, width and the architecture's own widths (0 = library default)."""
+
+    n_layer: int
+    d_model: int
+    n_head: int = 0  # GPT2 attention heads
+    d_state: int = 0  # SSM state per channel (Mamba: per inner channel; Mamba2: per head dimension)
+    head_dim: int = 0  # Mamba2 head dimension
+
+
+SIZES: dict[str, dict[str, ModelSize]] = {
+    # GPT2 / -medium / -large as in the paper's table (SPEC §4); tiny/small are CPU sizes.
+    "gpt2": {
+        "tiny": ModelSize(2, 64, n_head=4),
+        "small": ModelSize(4, 128, n_head=4),
+        "125m": ModelSize(12, 768, n_head=12),
+        "355m": ModelSize(24, 1024, n_head=16),
+        "774m": ModelSize(36, 1280, n_head=20),
+    },
+    # Mamba: library defaults d_state 16, expand 2, d_conv 4; tiny is SPEC §4's measured CPU size.
+    "mamba": {
+        "tiny": ModelSize(2, 32, d_state=4),
+        "small": ModelSize(4, 64, d_state=8),
+        "50m": ModelSize(12, 512, d_state=16),
+        "70m": ModelSize(24, 512, d_state=16),
+        "130m": ModelSize(24, 768, d_state=16),
+        "370m": ModelSize(48, 1024, d_state=16),
+        "790m": ModelSize(48, 1536, d_state=16),
+        "1.4b": ModelSize(48, 2048, d_state=16),
+    },
+    # Mamba2: library defaults d_state 128, head_dim 64; CPU sizes use smaller heads.
+    "mamba2": {
+        "tiny": ModelSize(2, 32, d_state=4, head_dim=16),
+        "small": ModelSize(4, 64, d_state=8, head_dim=16),
+        "130m": ModelSize(24, 768, d_state=128, head_dim=64),
+        "370m": ModelSize(48, 1024, d_state=128, head_dim=64),
+        "790m": ModelSize(48, 1536, d_state=128, head_dim=64),
+    },
+}
+SIZE_NAMES = tuple(dict.fromkeys(name for sizes in SIZES.values() for name in sizes))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that builds a model (saved inside every checkpoint, as a plain dict)."""
+
+    arch: str
+    task: str
+    n_layer: int
+    d_model: int
+    max_len: int  # longest input: the GPT2 position table and the Mamba position embedding
+    channels: int = 0  # Gaussian task: size of a vector token
+    vocab_size: int = 0  # text task
+    n_head: int = 0
+    d_state: int = 0
+    head_dim: int = 0
+    expand: int = 2  # SSM inner width d_inner = expand · d_model
+    d_conv: int = 4  # SSM causal convolution width
+    position_embedding: bool = True  # Mamba and Mamba2 only: GPT2 always has its learned positions
+    dropout: float = 0.0  # fresh data never repeats; none by default
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        return cls(**values)
+
+
+def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 0, vocab_size: int = 0,
+                 position_embedding: bool = True, d_state: int = 0) -> ModelConfig:
+    """The :class:`ModelConfig` of a named size; ``d_state`` > 0 overrides the size's SSM state."""
+    if arch not in SIZES:
+        raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
+    if size not in SIZES[arch]:
+        raise ValueError(f"size {size!r} is not a size of {arch}: use one of {', '.join(SIZES[arch])}")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    s = SIZES[arch][size]
+    return ModelConfig(arch=arch, task=task, n_layer=s.n_layer, d_model=s.d_model, max_len=seq_len,
+                       channels=channels if task == "gaussian" else 0, vocab_size=vocab_size if task == "text" else 0,
+                       n_head=s.n_head, d_state=(d_state or s.d_state) if arch != "gpt2" else 0, head_dim=s.head_dim,
+                       position_embedding=position_embedding or arch == "gpt2")
+
+
+def _backbone(cfg: ModelConfig) -> nn.Module:
+    """The transformers model between embedding and head, built from its config (random weights)."""
+    from transformers import GPT2Config, GPT2Model, Mamba2Config, Mamba2Model, MambaConfig, MambaModel
+
+    # vocab_size 2: the backbone's own token table is never used (we pass inputs_embeds); keep it tiny.
+    common = dict(vocab_size=2, pad_token_id=0, bos_token_id=0, eos_token_id=0, tie_word_embeddings=False)
+    if cfg.arch == "gpt2":
+        config = GPT2Config(n_positions=cfg.max_len, n_embd=cfg.d_model, n_layer=cfg.n_layer, n_head=cfg.n_head,
+                            resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
+                            activation_function="gelu_pytorch_tanh",  # GPT-2's tanh GELU as one fused kernel
+                            use_cache=False, **common)
+        config._attn_implementation = "sdpa"  # fused attention: the fastest path on CPU and GPU
+        return GPT2Model(config)
+    if cfg.arch == "mamba":
+        config = MambaConfig(hidden_size=cfg.d_model, state_size=cfg.d_state, num_hidden_layers=cfg.n_layer,
+                             expand=cfg.expand, conv_kernel=cfg.d_conv, use_mambapy=True, use_cache=False, **common)
+        return MambaModel(config)
+    num_heads = cfg.d_inner // cfg.head_dim  # Mamba2Config checks expand·hidden_size = num_heads·head_dim
+    config = Mamba2Config(hidden_size=cfg.d_model, state_size=cfg.d_state, num_hidden_layers=cfg.n_layer,
+                          expand=cfg.expand, conv_kernel=cfg.d_conv, head_dim=cfg.head_dim, num_heads=num_heads,
+                          n_groups=1,  # the official Mamba2 default (ngroups=1)
+                          chunk_size=min(256, cfg.max_len),  # the PyTorch path pads every chunk to this length
+                          use_cache=False, **common)
+    return Mamba2Model(config)
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out))
+
+
+class SequenceModel(nn.Module):
+    """Embedding → transformers backbone → head, for vector (Gaussian) or token (text) sequences.
+
+    ``forward(inputs)``: Gaussian ``inputs`` (B, T, C) float → ``(mean, std)``, each (B, T, C);
+    text ``inputs`` (B, T) int64 → logits (B, T, V). Output t predicts the token after input t.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = _backbone(cfg)
+        self.backbone.get_input_embeddings().weight.requires_grad_(False)  # never used: we pass inputs_embeds
+        if cfg.task == "gaussian":
+            self.embed = _mlp(cfg.channels, cfg.d_model, cfg.d_model)  # replaces the token embedding
+            self.head = _mlp(cfg.d_model, cfg.d_model, 2 * cfg.channels)  # means and raw standard deviations
+        else:
+            self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+            nn.init.normal_(self.embed.weight, std=0.02)
+            self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+            self.head.weight = self.embed.weight  # tied, as in GPT2LMHeadModel and MambaForCausalLM
+        self.position = None
+        if cfg.arch != "gpt2" and cfg.position_embedding:
+            self.position = nn.Embedding(cfg.max_len, cfg.d_model)
+            nn.init.normal_(self.position.weight, std=0.02)
+
+    def hidden(self, inputs: torch.Tensor, **backbone_kwargs: Any) -> Any:
+        """The backbone's output for ``inputs`` (its ModelOutput; ``.last_hidden_state`` is (B, T, d))."""
+        x = self.embed(inputs)  # (B, T, d)
+        if self.position is not None:
+            x = x + self.position.weight[: x.shape[1]]  # (T, d) broadcast over the batch
+        return self.backbone(inputs_embeds=x, **backbone_kwargs)
+
+    def forward(self, inputs: torch.Tensor) -> Any:
+        h = self.hidden(inputs).last_hidden_state  # (B, T, d)
+        if self.cfg.task == "text":
+            return self.head(h)  # (B, T, V)
+        out = self.head(h)  # (B, T, 2C)
+        mean, raw = out.chunk(2, dim=-1)
+        return mean, F.softplus(raw) + STD_FLOOR  # positive standard deviations, (B, T, C) each
+
+
+def build_model(cfg: ModelConfig) -> SequenceModel:
+    """A freshly initialised :class:`SequenceModel` (draws from torch's global RNG)."""
+    return SequenceModel(cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (a tied weight counts once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def kernel_path(arch: str, device: str | torch.device) -> str:
+    """Which implementation the SSM layers run: "mamba_ssm" (official CUDA kernels), "mambapy" or "torch".
+
+    transformers imports the official kernels whenever ``mamba_ssm`` is installed; they need CUDA.
+    """
+    if arch == "gpt2":
+        return "sdpa"
+    if importlib.util.find_spec("mamba_ssm") is not None and torch.device(device).type == "cuda":
+        return "mamba_ssm"
+    if arch == "mamba" and importlib.util.find_spec("mambapy") is not None:
+        return "mambapy"
+    return "torch"

@@ -1,0 +1,533 @@
+"""Training from scratch on the Gaussian data or on text, with resumable run folders (chapter 04).
+
+The paper's evidence for the L2M condition (Sec. 5, Figs. 4 and 5; Appx. E/F) comes from
+training GPT2, Mamba and Mamba2 from scratch. On the Gaussian data every step draws fresh
+sequences (the data never repeats) and the loss is the mean conditional KL against the exact
+conditionals (SPEC §3); on text it is the NLL of windows cut from the corpus, evaluated on
+held-out documents. AdamW, linear warm-up then cosine decay, gradient clipping; fp32 unless
+``dtype="bfloat16"``.
+
+A run lives in a folder (by default ``<cache>/runs/<arch>-<size>-<task>-L<seq_len>-<key>``,
+keyed by the whole configuration and the code, so chapter 05 reuses finished runs):
+
+- ``checkpoint.pt``: model, optimiser, scheduler, RNG state, loss history and both configs,
+  written atomically every ``checkpoint_every`` steps (and at step 0) and read back with
+  ``torch.load(weights_only=True)``;
+- ``metrics.json``: parameters, git revision, loss curve, final average KL or NLL, its value per
+  position on a fixed evaluation set, history-state size; its presence marks a finished run.
+
+Re-running a finished run loads its metrics; an interrupted one resumes from its checkpoint and,
+on the CPU, ends with the same metrics as an uninterrupted run (batch ``s`` is drawn from a seed
+made of ``(seed, s)``, never from a stream that a restart would rewind). A missing or unreadable
+checkpoint, or a folder that holds another run, is an error, never a silent restart; a NaN or inf
+loss stops the run and keeps the last good checkpoint.
+
+From the command line, ``python -m l2m.train [--preset NAME] name=value ...`` runs one
+configuration; several GPUs: ``torchrun --nproc_per_node N -m l2m.train ...`` (PyTorch DDP). Every
+rank draws the same global batch and trains on its slice, so the data does not depend on N, and
+rank 0 alone writes the folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import cache, gaussian, models, state
+from .params import Rule, between, one_of, param
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL_SEED = 20250304  # one evaluation set for every run of the same data, whatever its training seed
+EVAL_CHUNK = 8  # evaluation sequences per forward pass (8 × 4096 × 50k logits is 6.5 GB in fp32)
+HELD_OUT = 20  # text: one document in HELD_OUT (by a hash of its id) is held out for evaluation
+FORMAT = 1  # checkpoint layout version
+_NOT_IDENTITY = ("run_dir", "checkpoint_every", "device")  # do not change what a run computes
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError
+    return value
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: the parameters of chapter 04 (book/04_train.ipynb)."""
+
+    arch: str = param("gpt2", one_of(models.ARCHS, "model family"))
+    size: str = param("tiny", one_of(models.SIZE_NAMES, "named size; models.SIZES lists those of each arch"))
+    task: str = param("gaussian", one_of(models.TASKS, "Gaussian vectors with the KL loss, or corpus text with NLL"))
+    seq_len: int = param(0, between(0, 65536, "tokens per sequence; 0 means 4**layers (Gaussian) or 256 (text)"))
+    layers: int = param(3, between(1, gaussian.MAX_LAYERS, "layer l of the Gaussian family, L = 4**l"))
+    family: str = param("power", one_of(gaussian.FAMILIES, "Gaussian family of chapter 03"))
+    channels: int = param(8, between(1, 1024, "Gaussian channels per token (the paper: 64)"))
+    position_embedding: bool = param(True, one_of((True, False), "Mamba and Mamba2: learned absolute positions at "
+                                                                 "the input (GPT2 always has them)"))
+    d_state: int = param(0, between(0, 4096, "SSM state per channel; 0 keeps the size's value"))
+    steps: int = param(4000, between(1, 10**8, "optimiser steps"))
+    batch: int = param(16, between(1, 1 << 20, "sequences per step (all GPUs together)"))
+    lr: float = param(3e-3, between(1e-8, 1.0, "peak learning rate of AdamW", integer=False))
+    weight_decay: float = param(0.01, between(0.0, 1.0, "AdamW weight decay", integer=False))
+    warmup: int = param(100, between(0, 10**8, "linear warm-up steps, then cosine decay to 0"))
+    grad_clip: float = param(1.0, between(0.0, 1e9, "gradient-norm clip; 0 turns it off", integer=False))
+    eval_sequences: int = param(256, between(1, 10**7, "held-out sequences of the per-position evaluation"))
+    checkpoint_every: int = param(500, between(1, 10**8, "steps between checkpoints"))
+    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "auto: CUDA when present"))
+    dtype: str = param("float32", one_of(("float32", "bfloat16"), "bfloat16 autocast is meant for GPUs"))
+    seed: int = param(0, between(0, 2**31 - 1, "seed of the weights and the training batches"))
+    corpus: str = param("books", one_of(("books", "wiki", "pg19", "wikipedia"), "text task: corpus"))
+    tokenizer: str = param("smollm2-135m", Rule(_text, "a tokenizer name or local folder", "text task: tokenizer"))
+    run_dir: str = param("", Rule(_text, "a folder, or '' for the cache folder keyed by the parameters",
+                                  "where checkpoints and metrics go"))
+
+    def __post_init__(self) -> None:
+        if self.seq_len == 0:  # resolved here so that the key and the checkpoint hold the real length
+            object.__setattr__(self, "seq_len", 4**self.layers if self.task == "gaussian" else 256)
+
+    def check(self) -> None:
+        if self.size not in models.SIZES[self.arch]:
+            raise ValueError(f"size = {self.size!r} is not a size of {self.arch}: use one of "
+                             f"{', '.join(repr(s) for s in models.SIZES[self.arch])}")
+        if self.task == "gaussian" and self.seq_len > 4**self.layers:
+            raise ValueError(f"seq_len = {self.seq_len} is longer than the Gaussian process of layers = "
+                             f"{self.layers} (L = {4**self.layers}): raise layers or lower seq_len")
+        if self.warmup > self.steps:
+            raise ValueError(f"warmup = {self.warmup} is more than steps = {self.steps}")
+
+
+def identity(cfg: TrainConfig | dict[str, Any]) -> dict[str, Any]:
+    """The fields that determine what a run computes (those irrelevant to its task or arch left out)."""
+    values = dict(cfg) if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    unused = ("corpus", "tokenizer") if values.get("task") == "gaussian" else ("layers", "family", "channels")
+    unused += ("d_state", "position_embedding") if values.get("arch") == "gpt2" else ()
+    return {k: v for k, v in values.items() if k not in _NOT_IDENTITY + unused}
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def code_digest(task: str) -> str:
+    from . import corpus, tokenizer  # text runs depend on how the corpus is read and tokenized
+
+    return cache.source_digest([models, sys.modules[__name__], gaussian] + ([corpus, tokenizer] if task == "text" else []))
+
+
+def default_run_dir(cfg: TrainConfig) -> Path:
+    """``<cache>/runs/<arch>-<size>-<task>-L<seq_len>-<key>``, the key covering parameters, device and code."""
+    key = cache.key_digest({"run": identity(cfg), "device": resolve_device(cfg.device).type,
+                            "code": code_digest(cfg.task)})
+    return cache.cache_dir() / "runs" / f"{cfg.arch}-{cfg.size}-{cfg.task}-L{cfg.seq_len}-{key[:12]}"
+
+
+class CheckpointError(RuntimeError):
+    """A run folder that cannot be resumed: missing or corrupt checkpoint, or another run's folder."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"CheckpointError: {self}"]
+
+
+class TrainingDiverged(RuntimeError):
+    """A NaN or inf loss or gradient; the last good checkpoint is kept."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"TrainingDiverged: {self}"]
+
+
+def _seed(*parts: int) -> int:
+    """A 63-bit seed from integers: independent streams for (seed, step), (eval, batch), ..."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class GaussianTask:
+    """Fresh sequences of the Gaussian family with their exact conditionals; loss = conditional KL (SPEC §3)."""
+
+    metric = "kl"
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        self.cov = gaussian.covariance(cfg.layers, cfg.family)[: cfg.seq_len, : cfg.seq_len]  # a prefix is exact
+        self.sampler = gaussian.GaussianSampler(self.cov, cfg.channels, backend="torch", device=str(device))
+        self.device = device
+
+    def sample(self, seed: int, size: int, split: str = "train") -> gaussian.GaussianBatch:
+        # train and eval differ by their seeds only: the process has no documents to hold out
+        return self.sampler.sample(size, torch.Generator(self.device).manual_seed(seed))
+
+    @staticmethod
+    def part(batch: gaussian.GaussianBatch, rows: slice) -> gaussian.GaussianBatch:
+        return gaussian.GaussianBatch(batch.inputs[rows], batch.targets[rows], batch.mean[rows], batch.std)
+
+    @staticmethod
+    def loss(output: tuple[torch.Tensor, torch.Tensor], batch: gaussian.GaussianBatch) -> torch.Tensor:
+        mean, std = output  # (B, L, C) each
+        return gaussian.conditional_kl(mean.float(), std.float(), batch.mean, batch.std)  # (B, L)
+
+
+@dataclass(frozen=True)
+class TextBatch:
+    inputs: torch.Tensor  # (B, L) BOS then tokens 1..L−1
+    targets: torch.Tensor  # (B, L) tokens 1..L
+
+
+class TextTask:
+    """Windows of ``seq_len`` tokens cut from the corpus at random places; NLL of every token (Sec. 5, Fig. 5).
+
+    One document in :data:`HELD_OUT` (by a hash of its id) is kept for evaluation. The paper started
+    its samples at a sentence; here a window may start anywhere in a document.
+    """
+
+    metric = "nll"
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        from . import corpus, tokenizer
+
+        array = tokenizer.tokenize(corpus.load_corpus(cfg.corpus), cfg.tokenizer)
+        tok = tokenizer.load_tokenizer(cfg.tokenizer)
+        self.bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        self.vocab_size, self.tokens, self.seq_len, self.device = array.vocab_size, array.tokens, cfg.seq_len, device
+        held = np.array([int(cache.key_digest({"doc": d})[:8], 16) % HELD_OUT == 0 for d in array.doc_ids])
+        self.windows = {name: self._windows(array.offsets, docs) for name, docs in (("train", ~held), ("eval", held))}
+
+    def _windows(self, offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts, lengths = offsets[:-1][docs], np.diff(offsets)[docs]
+        counts = np.maximum(lengths - self.seq_len + 1, 0)  # windows that fit in each document
+        if counts.sum() == 0:
+            raise ValueError(f"no document of this split is {self.seq_len} tokens long: lower seq_len")
+        return starts, np.cumsum(counts)
+
+    def sample(self, seed: int, size: int, split: str = "train") -> TextBatch:
+        starts, cum = self.windows[split]
+        generator = torch.Generator().manual_seed(seed)
+        r = torch.randint(int(cum[-1]), (size,), generator=generator).numpy()  # uniform over all windows
+        doc = np.searchsorted(cum, r, side="right")
+        first = starts[doc] + r - np.concatenate([[0], cum])[doc]
+        words = torch.from_numpy(self.tokens[first[:, None] + np.arange(self.seq_len)].astype(np.int64))
+        bos = torch.full((size, 1), self.bos, dtype=torch.int64)
+        return TextBatch(torch.cat([bos, words[:, :-1]], 1).to(self.device), words.to(self.device))
+
+    @staticmethod
+    def part(batch: TextBatch, rows: slice) -> TextBatch:
+        return TextBatch(batch.inputs[rows], batch.targets[rows])
+
+    @staticmethod
+    def loss(logits: torch.Tensor, batch: TextBatch) -> torch.Tensor:
+        b, n, v = logits.shape
+        return F.cross_entropy(logits.float().reshape(b * n, v), batch.targets.reshape(-1), reduction="none").view(b, n)
+
+
+def make_task(cfg: TrainConfig, device: torch.device) -> GaussianTask | TextTask:
+    return GaussianTask(cfg, device) if cfg.task == "gaussian" else TextTask(cfg, device)
+
+
+def build(cfg: TrainConfig, task: GaussianTask | TextTask) -> models.SequenceModel:
+    """The run's model, initialised from ``cfg.seed``."""
+    mcfg = models.model_config(cfg.arch, cfg.size, cfg.task, cfg.seq_len, channels=cfg.channels,
+                               vocab_size=getattr(task, "vocab_size", 0), position_embedding=cfg.position_embedding,
+                               d_state=cfg.d_state)
+    torch.manual_seed(cfg.seed)
+    return models.build_model(mcfg)
+
+
+def optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW (decay on matrices only, as nanoGPT) with linear warm-up then cosine decay to 0.
+
+    Call it after the model is on its device: the fused AdamW kernel runs where the parameters are.
+    """
+    from transformers import get_cosine_schedule_with_warmup
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    fused = params[0].device.type in ("cpu", "cuda")  # one kernel for all tensors: 5x faster than foreach on CPU
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, fused=fused)
+    return opt, get_cosine_schedule_with_warmup(opt, cfg.warmup, cfg.steps)
+
+
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    cache.atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(folder: Path) -> dict[str, Any]:
+    """The checkpoint of a run folder, read with ``weights_only=True``; a clear error if missing or corrupt."""
+    path = folder / "checkpoint.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{folder} holds a run but no checkpoint.pt: it cannot be resumed, and it is not "
+                              "restarted over the old run; delete the folder to start again")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        missing = {"format", "step", "config", "model", "optimizer", "scheduler", "rng", "losses"} - set(payload)
+    except Exception as error:  # noqa: BLE001 - any failure to read is the same for the reader
+        raise CheckpointError(f"{path} is unreadable ({type(error).__name__}: {str(error)[:200]}); delete the "
+                              "run folder to start again") from None
+    if missing or payload["format"] != FORMAT:
+        raise CheckpointError(f"{path} is not a checkpoint of this version (missing {sorted(missing)}); delete the "
+                              "run folder to start again")
+    return payload
+
+
+def _same_run(stored: dict[str, Any], cfg: TrainConfig, folder: Path) -> None:
+    mine, theirs = identity(cfg), identity(stored)
+    diff = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    if diff:
+        k = diff[0]
+        raise CheckpointError(f"{folder} holds another run ({k} = {theirs.get(k)!r}, not {mine.get(k)!r}); use another "
+                              "run_dir, or '' for the folder keyed by the parameters")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run: its folder and the contents of its ``metrics.json``."""
+
+    folder: Path
+    metrics: dict[str, Any]
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig(**self.metrics["config"])
+
+    @property
+    def average(self) -> float:
+        """Average KL (nats per channel and token) or NLL (nats per token) over positions of the evaluation set."""
+        return self.metrics["average"]
+
+    @property
+    def per_position(self) -> np.ndarray:
+        return np.asarray(self.metrics["per_position"])
+
+    @property
+    def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        curve = self.metrics["loss_curve"]
+        return np.asarray(curve["step"]), np.asarray(curve["loss"])
+
+
+def load_model(folder: Path | str, device: str = "cpu") -> models.SequenceModel:
+    """The model of a run folder's last checkpoint, in eval mode (chapter 05 measures trained models)."""
+    ckpt = load_checkpoint(Path(folder))
+    model = models.build_model(models.ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()
+
+
+def load_run(folder: Path | str) -> Run:
+    path = Path(folder) / "metrics.json"
+    return Run(Path(folder), json.loads(path.read_text()))
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, task: GaussianTask | TextTask, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the loss at every position over the fixed evaluation set, (L,) each."""
+    model.eval()
+    total = np.zeros(cfg.seq_len)
+    squares = np.zeros(cfg.seq_len)
+    for i, first in enumerate(range(0, cfg.eval_sequences, EVAL_CHUNK)):
+        size = min(EVAL_CHUNK, cfg.eval_sequences - first)
+        batch = task.sample(_seed(EVAL_SEED, i), size, "eval")  # the same sequences whatever the batch or seed
+        with _autocast(cfg, batch.inputs.device):
+            loss = task.loss(model(batch.inputs), batch).double()  # (B, L)
+        total += loss.sum(0).cpu().numpy()
+        squares += (loss**2).sum(0).cpu().numpy()
+    model.train()
+    n = cfg.eval_sequences
+    mean = total / n
+    return mean, np.sqrt(np.maximum(squares / n - mean**2, 0) / max(n - 1, 1))
+
+
+def _autocast(cfg: TrainConfig, device: torch.device) -> Any:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16")
+
+
+def _distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
+    """(rank, world size, device); starts the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(cfg.device, local)
+    if world > 1:
+        if cfg.batch % world:
+            raise ValueError(f"batch = {cfg.batch} must be a multiple of the number of processes ({world})")
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = True,
+          callback: Callable[[int, float, torch.nn.Module], None] | None = None) -> Run:
+    """Train (or resume, or just load) the run of ``cfg``; returns the finished :class:`Run`.
+
+    ``run_dir`` (else ``cfg.run_dir``, else :func:`default_run_dir`) is the run folder.
+    ``callback(step, loss, model)`` is called after every step (the tests interrupt runs with it).
+    """
+    folder = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
+    if (folder / "metrics.json").is_file():
+        run = load_run(folder)
+        _same_run(run.metrics["config"], cfg, folder)
+        return run
+    rank, world, device = _distributed(cfg)
+    resuming = (folder / "checkpoint.pt").is_file() or (folder / "config.json").is_file()
+    if world > 1:
+        torch.distributed.barrier()  # every rank decides before rank 0 writes the first checkpoint
+    task = make_task(cfg, device)
+    model = build(cfg, task).to(device)
+    opt, schedule = optimizer_and_schedule(model, cfg)
+    losses: list[float] = []
+    if resuming:
+        ckpt = load_checkpoint(folder)
+        _same_run(ckpt["config"], cfg, folder)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        schedule.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if device.type == "cuda" and "cuda" in ckpt["rng"]:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+        losses = ckpt["losses"].tolist()
+    start = len(losses)
+    info = {"config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(), "git_revision": git_revision(),
+            "code_digest": code_digest(cfg.task), "device": str(device), "world_size": world,
+            "kernel": models.kernel_path(cfg.arch, device), "n_params": models.count_parameters(model),
+            "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__}}
+
+    def checkpoint(step: int) -> None:
+        if rank == 0:
+            rng = {"torch": torch.get_rng_state()} | ({"cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda"
+                                                       else {})
+            _save(folder / "checkpoint.pt", {
+                "format": FORMAT, "step": step, "config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(),
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": schedule.state_dict(),
+                "rng": rng, "losses": torch.tensor(losses, dtype=torch.float64)})
+
+    if not resuming and rank == 0:
+        checkpoint(0)  # first: a folder with config.json always has a checkpoint to resume from
+        cache.atomic_write_bytes(folder / "config.json", json.dumps(info, indent=1).encode())
+    net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
+    rows = slice(rank * cfg.batch // world, (rank + 1) * cfg.batch // world)
+    tokens_per_step = cfg.batch * cfg.seq_len
+    bar = tqdm(total=cfg.steps * tokens_per_step, initial=start * tokens_per_step, unit="tok", unit_scale=True,
+               desc=f"{cfg.arch} {cfg.size} {cfg.task} L={cfg.seq_len}", disable=not progress or rank != 0,
+               mininterval=5.0, file=sys.stderr)
+    last_good, t0 = start, time.perf_counter()
+    model.train()
+    try:
+        for step in range(start, cfg.steps):
+            batch = task.part(task.sample(_seed(cfg.seed, step), cfg.batch), rows)  # the same global batch on every rank
+            with _autocast(cfg, device):
+                loss = task.loss(net(batch.inputs), batch).mean()
+            value = loss.detach().clone()
+            if world > 1:
+                torch.distributed.all_reduce(value)
+                value /= world
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+            value = value.item()
+            if not (math.isfinite(value) and torch.isfinite(norm)):
+                raise TrainingDiverged(
+                    f"{'loss' if not math.isfinite(value) else 'gradient norm'} is not finite at step {step + 1} "
+                    f"(loss {value}); stopped. The last good checkpoint (step {last_good}) is kept in {folder}; "
+                    f"lower lr (now {cfg.lr}) or raise warmup for a new run")
+            opt.step()
+            schedule.step()
+            losses.append(value)
+            bar.update(tokens_per_step)
+            bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+                checkpoint(step + 1)
+                last_good = step + 1
+            if callback is not None:
+                callback(step + 1, value, model)
+    finally:
+        bar.close()
+    train_s = time.perf_counter() - t0
+    if rank == 0:
+        per_position, stderr = evaluate(model, task, cfg)
+        hs = state.history_state(model.cfg)
+        curve = _binned(np.asarray(losses))
+        metrics = info | {
+            "metric": task.metric, "average": float(per_position.mean()), "per_position": per_position.tolist(),
+            "per_position_se": stderr.tolist(), "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 20):])),
+            "loss_curve": curve, "steps_this_call": cfg.steps - start, "train_s": train_s,
+            "tokens_per_s": (cfg.steps - start) * tokens_per_step / max(train_s, 1e-9),
+            "history_state": {"what": hs.what, "fixed": hs.fixed, "per_token": hs.per_token,
+                              "at_seq_len": hs.at(cfg.seq_len),
+                              "measured_at_seq_len": state.measured_state(model, cfg.seq_len)},
+        }
+        cache.atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=1).encode())
+    if world > 1:
+        torch.distributed.barrier()
+    return load_run(folder)
+
+
+def _binned(losses: np.ndarray, points: int = 500) -> dict[str, list]:
+    """The loss curve as at most ``points`` means over equal bins of steps (step = the bin's last step)."""
+    if len(losses) == 0:
+        return {"step": [], "loss": []}
+    width = max(1, math.ceil(len(losses) / points))
+    edges = np.arange(0, len(losses), width)
+    means = np.add.reduceat(losses, edges) / np.diff(np.append(edges, len(losses)))
+    return {"step": np.minimum(edges + width, len(losses)).tolist(), "loss": means.tolist()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m l2m.train [--preset NAME] name=value ...``: one run from the command line.
+
+    The values of the preset's ``04_train`` section come first, then the ``name=value`` pairs (read as
+    YAML scalars). Under ``torchrun --nproc_per_node N -m l2m.train ...`` the run uses N GPUs (DDP).
+    """
+    import argparse
+
+    import yaml
+
+    from .params import validate
+
+    parser = argparse.ArgumentParser(prog="python -m l2m.train", description="Train one chapter-04 run.")
+    parser.add_argument("--preset", help="a presets/NAME.yml whose 04_train section gives the defaults")
+    parser.add_argument("values", nargs="*", metavar="name=value")
+    args = parser.parse_args(argv)
+    values = {}
+    if args.preset:
+        values = (yaml.safe_load((ROOT / "presets" / f"{args.preset}.yml").read_text()) or {}).get("04_train") or {}
+    for pair in args.values:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            parser.error(f"{pair!r} is not name=value")
+        value = yaml.safe_load(text) if text else ""
+        try:  # YAML reads 3e-3 as a string (its floats need a dot)
+            value = float(value) if isinstance(value, str) and name not in ("run_dir", "tokenizer") else value
+        except ValueError:
+            pass
+        values[name] = value
+    run = train(validate(TrainConfig, **values))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"{run.folder}: average {run.metrics['metric'].upper()} {run.average:.5g}")
+
+
+if __name__ == "__main__":
+    main()

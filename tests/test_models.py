@@ -1,0 +1,89 @@
+"""l2m.models: the paper's sizes, causality, output shapes, the position embedding, the kernel path (chapter 04)."""
+import pytest
+import torch
+
+from l2m import models
+
+
+def test_sizes_follow_the_papers_table():
+    table = {("gpt2", "125m"): (12, 768), ("gpt2", "355m"): (24, 1024), ("gpt2", "774m"): (36, 1280),
+             ("mamba", "50m"): (12, 512), ("mamba", "70m"): (24, 512), ("mamba", "130m"): (24, 768),
+             ("mamba", "370m"): (48, 1024), ("mamba", "790m"): (48, 1536), ("mamba", "1.4b"): (48, 2048),
+             ("mamba2", "130m"): (24, 768), ("mamba2", "370m"): (48, 1024), ("mamba2", "790m"): (48, 1536)}
+    for (arch, size), (n_layer, d_model) in table.items():
+        s = models.SIZES[arch][size]
+        assert (s.n_layer, s.d_model) == (n_layer, d_model)
+    assert models.SIZES["mamba"]["130m"].d_state == 16 and models.SIZES["mamba2"]["130m"].d_state == 128
+    assert models.SIZES["mamba2"]["130m"].head_dim == 64
+
+
+@pytest.mark.parametrize("arch,size,expected", [("gpt2", "125m", 124_439_808), ("mamba", "130m", 129.1e6),
+                                                ("mamba2", "130m", 129.0e6)])
+def test_paper_sizes_have_the_papers_parameter_counts(arch, size, expected):
+    # GPT-NeoX's 50,277-token vocabulary (the paper's text runs), built without memory on the meta device
+    cfg = models.model_config(arch, size, "text", 1024, vocab_size=50277 if arch != "gpt2" else 50257,
+                              position_embedding=False)
+    with torch.device("meta"):
+        model = models.build_model(cfg)
+    assert models.count_parameters(model) == pytest.approx(expected, rel=1e-3)  # GPT2: exactly the 124,439,808 of the released GPT-2
+
+
+def test_mamba2_heads_fill_the_inner_width():
+    cfg = models.model_config("mamba2", "tiny", "gaussian", 16, channels=4)
+    backbone = models.build_model(cfg).backbone
+    assert backbone.config.num_heads * backbone.config.head_dim == cfg.expand * cfg.d_model
+    assert backbone.config.n_groups == 1 and backbone.config.state_size == 4
+
+
+@pytest.mark.parametrize("arch", models.ARCHS)
+def test_gaussian_outputs_and_causality(arch):
+    torch.manual_seed(0)
+    model = models.build_model(models.model_config(arch, "tiny", "gaussian", 16, channels=3)).eval()
+    x = torch.randn(2, 16, 3)
+    with torch.no_grad():
+        mean, std = model(x)
+        y = x.clone()
+        y[:, 9:] += 5.0  # change the future from position 9 on
+        mean2, std2 = model(y)
+    assert mean.shape == std.shape == (2, 16, 3) and bool((std > 0).all())
+    assert torch.allclose(mean[:, :9], mean2[:, :9], atol=1e-5) and torch.allclose(std[:, :9], std2[:, :9], atol=1e-5)
+    assert not torch.allclose(mean[:, 9:], mean2[:, 9:], atol=1e-3)
+
+
+@pytest.mark.parametrize("arch", models.ARCHS)
+def test_text_logits_and_tied_head(arch):
+    model = models.build_model(models.model_config(arch, "tiny", "text", 8, vocab_size=50))
+    logits = model(torch.randint(50, (2, 8)))
+    assert logits.shape == (2, 8, 50) and model.head.weight is model.embed.weight
+
+
+def test_position_embedding_switch():
+    with_pe = models.build_model(models.model_config("mamba", "tiny", "gaussian", 16, channels=2))
+    without = models.build_model(models.model_config("mamba", "tiny", "gaussian", 16, channels=2,
+                                                     position_embedding=False))
+    assert with_pe.position.weight.shape == (16, 32) and without.position is None
+    assert models.count_parameters(with_pe) - models.count_parameters(without) == 16 * 32
+    gpt2 = models.build_model(models.model_config("gpt2", "tiny", "gaussian", 16, channels=2, position_embedding=False))
+    assert gpt2.cfg.position_embedding and gpt2.position is None and gpt2.backbone.wpe.weight.requires_grad  # its own
+
+
+def test_size_errors_name_the_choices():
+    with pytest.raises(ValueError, match="size '1.4b' is not a size of gpt2: use one of tiny, small, 125m"):
+        models.model_config("gpt2", "1.4b", "gaussian", 16, channels=2)
+
+
+def test_kernel_path_on_the_cpu():
+    assert models.kernel_path("gpt2", "cpu") == "sdpa"
+    assert models.kernel_path("mamba", "cpu") == "mambapy"  # requirements.txt pins mambapy
+    assert models.kernel_path("mamba2", "cpu") == "torch"
+
+
+@pytest.mark.gpu
+def test_ssm_kernels_on_cuda():
+    import importlib.util
+
+    expected = "mamba_ssm" if importlib.util.find_spec("mamba_ssm") else "torch"
+    assert models.kernel_path("mamba2", "cuda") == expected
+    model = models.build_model(models.model_config("mamba2", "tiny", "gaussian", 64, channels=4)).cuda()
+    mean, std = model(torch.randn(2, 64, 4, device="cuda"))
+    assert mean.shape == (2, 64, 4) and bool(torch.isfinite(mean).all())
