@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .corpus import CORPORA
 from .entropy import grassberger_entropy_from_histogram
 from .fit import PowerLawFit, fit_power_law
 from .params import ParameterError, Rule, between, one_of, param, subset_of
@@ -31,7 +32,6 @@ from .twopoint import pair_count_histogram, pairs_at
 
 RATIOS = (2, 3, 4)
 MIN_ELL = 2
-CORPUS_NAMES = ("books", "wiki", "pg19", "wikipedia")  # l2m.corpus.CORPORA, without importing the corpus readers
 
 
 @dataclass(frozen=True)
@@ -301,8 +301,8 @@ class HilbergChapter:
     model: str = param("smollm2-135m", Rule(_model_name, MODEL_RULE, "the scoring model"))
     second_model: str = param("gemma3-270m", Rule(lambda v: _model_name(v, True), MODEL_RULE + ", or '' to skip",
                                                    "a second model, direct estimate only"))
-    corpus: str = param("books", one_of(CORPUS_NAMES, "corpus of the main measurement"))
-    second_corpus: str = param("wiki", one_of(("", *CORPUS_NAMES), "a second corpus, or '' to skip"))
+    corpus: str = param("books", one_of(CORPORA, "corpus of the main measurement"))
+    second_corpus: str = param("wiki", one_of(("", *CORPORA), "a second corpus, or '' to skip"))
     n_docs: int = param(32, between(2, 10**6, "windows of the main measurement, one per document"))
     second_n_docs: int = param(16, between(2, 10**6, "windows for the second model and the second corpus"))
     max_len: int = param(128, one_of(tuple(2**k for k in range(3, 15)), "largest block length L in tokens"))

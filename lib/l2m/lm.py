@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import cache, fetch
-from .tokenizer import _offline
+from .tokenizer import offline
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def checkpoint(name: str, folder: Path | None = None) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = _gguf_file(name, folder)
-    with _offline():
+    with offline():
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
                                                       local_files_only=True, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True,
@@ -183,7 +183,7 @@ class TransformersScorer:
         self.name, self.device, self.dtype = model, device, dtype
         self.path = checkpoint(model, folder)
         try:
-            with _offline():
+            with offline():
                 self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True,
                                                                trust_remote_code=False)
                 self.model = AutoModelForCausalLM.from_pretrained(

@@ -60,7 +60,7 @@ class TokenizerUnavailable(RuntimeError):
 
 
 @contextlib.contextmanager
-def _offline() -> Iterator[None]:
+def offline() -> Iterator[None]:
     """HF_HUB_OFFLINE=1 (and TRANSFORMERS_OFFLINE=1) for the duration, then the environment as it was."""
     saved = {var: os.environ.get(var) for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     os.environ.update({var: "1" for var in saved})
@@ -130,7 +130,7 @@ def load_tokenizer(name_or_path: str = DEFAULT_TOKENIZER, folder: Path | None = 
     Hugging Face id already in the local cache. Nothing is downloaded from a hub."""
     from transformers import AutoTokenizer
 
-    with _offline():
+    with offline():
         if name_or_path in TOKENIZERS:
             path = {"smollm2-135m": _smollm2, "gpt2": _gpt2}[name_or_path](folder)
         else:

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import cache, gaussian, models, state
+from .corpus import CORPORA
 from .params import Rule, between, one_of, param
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,7 @@ class TrainConfig:
     device: str = param("auto", one_of(("auto", "cpu", "cuda"), "auto: CUDA when present"))
     dtype: str = param("float32", one_of(("float32", "bfloat16"), "bfloat16 autocast is meant for GPUs"))
     seed: int = param(0, between(0, 2**31 - 1, "seed of the weights and the training batches"))
-    corpus: str = param("books", one_of(("books", "wiki", "pg19", "wikipedia"), "text task: corpus"))
+    corpus: str = param("books", one_of(CORPORA, "text task: corpus"))
     tokenizer: str = param("smollm2-135m", Rule(_text, "a tokenizer name or local folder", "text task: tokenizer"))
     run_dir: str = param("", Rule(_text, "a folder, or '' for the cache folder keyed by the parameters",
                                   "where checkpoints and metrics go"))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .corpus import CORPORA
 from .entropy import (
     count_histogram,
     grassberger_entropy_from_histogram,
@@ -277,7 +278,7 @@ DISTANCE_CHOICES = tuple(2**k for k in range(1, 15))  # largest distance: 2 .. 1
 class TwoPointChapter:
     """Parameters of chapter 02 (book/02_twopoint.ipynb)."""
 
-    corpora: tuple = param(("books", "wiki"), subset_of(("books", "wiki", "pg19", "wikipedia"),
+    corpora: tuple = param(("books", "wiki"), subset_of(CORPORA,
                                                         "corpora to measure; pg19 and wikipedia need internet"))
     tokenizer: str = param("smollm2-135m", Rule(_nonempty_name, "a packaged tokenizer name or a local path"))
     max_distance: int = param(4096, one_of(DISTANCE_CHOICES, "largest distance d; d runs over powers of 2"))
