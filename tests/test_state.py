@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from l2m import gaussian, models, state
+from l2m import gaussian, models, references, state
 
 
 @pytest.mark.parametrize("arch", models.ARCHS)
@@ -30,7 +30,7 @@ def test_paper_mamba_130m_state():
 
 def test_marginal_kl_is_minus_log_conditional_std():
     cov = gaussian.covariance(3, "power")
-    kl = state.marginal_kl(cov)
+    kl = references.marginal_kl(cov)
     assert kl.mean() == pytest.approx(-0.5 * np.linalg.slogdet(cov)[1] / len(cov), rel=1e-12)
     # a Monte Carlo check of the expected KL of N(0, 1) against the exact conditionals
     sample = gaussian.GaussianSampler(cov, channels=256).sample(64, np.random.default_rng(0))
@@ -41,13 +41,13 @@ def test_marginal_kl_is_minus_log_conditional_std():
 def test_window_kl_against_the_schur_complement():
     cov = gaussian.covariance(2, "power")
     k = 3
-    var = state.window_variance(cov, k)
+    var = references.window_variance(cov, k)
     for t in range(len(cov)):
         w = list(range(max(0, t - k), t))
         schur = cov[t, t] - (cov[t, w] @ np.linalg.solve(cov[np.ix_(w, w)], cov[w, t]) if w else 0.0)
         assert var[t] == pytest.approx(schur, rel=1e-10)
-    kls = [state.window_kl(cov, k).mean() for k in (0, 1, 2, 4, 8, 15)]
-    assert kls[0] == pytest.approx(state.marginal_kl(cov).mean(), rel=1e-12)  # no window: the marginal
+    kls = [references.window_kl(cov, k).mean() for k in (0, 1, 2, 4, 8, 15)]
+    assert kls[0] == pytest.approx(references.marginal_kl(cov).mean(), rel=1e-12)  # no window: the marginal
     assert all(a > b for a, b in zip(kls, kls[1:-1])) and kls[-1] == pytest.approx(0, abs=1e-12)
 
 
@@ -55,9 +55,9 @@ def test_canonical_pairs_add_up_to_the_bipartite_mi():
     for layers, expected in ((2, 4), (3, 11), (4, 32)):  # SPEC §4: about 4, 11, 32 per channel
         cov = gaussian.covariance(layers, "power")
         ell = len(cov) // 2
-        mi = state.canonical_mi(cov, ell)
+        mi = references.canonical_mi(cov, ell)
         assert mi.sum() == pytest.approx(gaussian.bipartite_mi(cov, ell), rel=1e-9)
         assert np.all(np.diff(mi) <= 1e-12)
-        assert state.minimal_state_dim(cov, ell) == expected
-    assert state.minimal_state_dim(cov, ell, fraction=1.0) <= ell
-    assert math.isclose(state.canonical_mi(np.eye(4), 2).sum(), 0.0, abs_tol=1e-12)
+        assert references.minimal_state_dim(cov, ell) == expected
+    assert references.minimal_state_dim(cov, ell, fraction=1.0) <= ell
+    assert math.isclose(references.canonical_mi(np.eye(4), 2).sum(), 0.0, abs_tol=1e-12)

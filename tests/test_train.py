@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from l2m import state, train
+from l2m import references, train
 from l2m.params import ParameterError, validate
 
 SMALL = {"layers": 2, "steps": 40, "batch": 8, "warmup": 5, "eval_sequences": 16, "checkpoint_every": 10,
@@ -53,7 +53,7 @@ def test_gaussian_loss_is_the_closed_form_kl():
     # predicting N(0, 1) costs −ln C_tt on average (chapter 03), over many fresh sequences
     big = task.sample(2, 2000)
     marginal = task.loss((torch.zeros_like(big.mean), torch.ones_like(big.mean)), big).mean(0).numpy()
-    assert np.allclose(marginal, state.marginal_kl(task.cov), rtol=0.05, atol=0.003)
+    assert np.allclose(marginal, references.marginal_kl(task.cov), rtol=0.05, atol=0.003)
 
 
 def test_a_resumed_run_ends_with_the_same_metrics(tmp_path):
