@@ -14,7 +14,8 @@ book: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
-# Headless Chromium (Debian's `chromium`) opens every built page and fails unless its figures drew.
+# Headless Chromium (Debian's `chromium`) opens every built page and fails unless its figures drew and its
+# math was typeset, or if a page loads anything from another host.
 check-figures: $(STAMP)
 	$(VENV)/bin/python -m l2m.figcheck _build/html
 

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from l2m import train
+from l2m import tasks, train
 from l2m.params import validate
 
 
@@ -40,7 +40,7 @@ def per_call(fn, repeat: int) -> float:
 def bench(arch: str, steps: int) -> None:
     cfg = validate(train.TrainConfig, arch=arch, steps=steps, warmup=10, device="cpu", checkpoint_every=100)
     device = torch.device("cpu")
-    task = train.make_task(cfg, device)
+    task = tasks.make_task(cfg, device)
     model = train.build(cfg, task)
     opt, schedule = train.optimizer_and_schedule(model, cfg)
     batch = task.sample(0, cfg.batch)

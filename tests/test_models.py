@@ -1,4 +1,5 @@
-"""l2m.models: the paper's sizes, causality, output shapes, the position embedding, the kernel path (chapter 04)."""
+"""l2m.models: the paper's sizes, causality, output shapes, the attention window, the position embedding,
+the kernel path (chapter 04)."""
 import pytest
 import torch
 
@@ -15,6 +16,16 @@ def test_sizes_follow_the_papers_table():
         assert (s.n_layer, s.d_model) == (n_layer, d_model)
     assert models.SIZES["mamba"]["130m"].d_state == 16 and models.SIZES["mamba2"]["130m"].d_state == 128
     assert models.SIZES["mamba2"]["130m"].head_dim == 64
+    for size, s in models.SIZES["swa"].items():  # not in the paper: GPT2's widths with a window
+        gpt2 = models.SIZES["gpt2"][size]
+        assert (s.n_layer, s.d_model, s.n_head) == (gpt2.n_layer, gpt2.d_model, gpt2.n_head) and s.window > 0
+
+
+def test_swa_has_about_gpt2s_parameters_at_125m():
+    with torch.device("meta"):  # the gated MLP at 8·d/3 holds GPT2's 8·d² a layer; no position table
+        counts = [models.count_parameters(models.build_model(models.model_config(
+            arch, "125m", "text", 1024, vocab_size=50257, position_embedding=False))) for arch in ("gpt2", "swa")]
+    assert counts[1] == pytest.approx(counts[0], rel=0.01)
 
 
 @pytest.mark.parametrize("arch,size,expected", [("gpt2", "125m", 124_439_808), ("mamba", "130m", 129.1e6),
@@ -57,6 +68,45 @@ def test_text_logits_and_tied_head(arch):
     assert logits.shape == (2, 8, 50) and model.head.weight is model.embed.weight
 
 
+def test_window_overrides_the_size_and_applies_to_swa_only():
+    cfg = models.model_config("swa", "tiny", "gaussian", 32, channels=2, window=5)
+    assert cfg.window == 5 and models.build_model(cfg).backbone.config.sliding_window == 5
+    assert models.model_config("swa", "tiny", "gaussian", 32, channels=2).window == 16  # 0 keeps the size's
+    assert models.model_config("gpt2", "tiny", "gaussian", 32, channels=2, window=5).window == 0
+    assert models.model_config("mamba", "tiny", "gaussian", 32, channels=2, window=5).window == 0
+
+
+def test_window_limits_the_receptive_field():
+    # One layer lets output t see inputs t − (window − 1) .. t; n_layer layers stack that to
+    # n_layer·(window − 1) tokens back; the embedding and head MLPs act on one token each, and without
+    # the position embedding nothing else reaches further.
+    torch.manual_seed(0)
+    cfg = models.model_config("swa", "tiny", "gaussian", 32, channels=3, position_embedding=False, window=5)
+    model, reach, t = models.build_model(cfg).eval(), cfg.n_layer * (cfg.window - 1), 25
+    x = torch.randn(1, 32, 3)
+    with torch.no_grad():
+        mean, _ = model(x)
+        for back, changes in ((reach, True), (reach + 1, False), (reach + 5, False)):
+            y = x.clone()
+            y[:, t - back] += 5.0
+            moved = (model(y)[0][:, t] - mean[:, t]).abs().max().item()
+            assert (moved > 1e-6) if changes else (moved < 1e-7), (back, moved)  # masked keys add exactly 0
+
+
+def test_swa_position_signal_comes_from_the_position_embedding():
+    # rotary positions are relative: on a constant input every value vector is the same, so without
+    # the absolute embedding every position predicts the same; with it the prediction depends on t
+    torch.manual_seed(0)
+    x = torch.ones(1, 16, 2)
+    with torch.no_grad():
+        for position_embedding in (False, True):
+            model = models.build_model(models.model_config("swa", "tiny", "gaussian", 16, channels=2,
+                                                           position_embedding=position_embedding)).eval()
+            mean, _ = model(x)
+            spread = (mean - mean[:, :1]).abs().max().item()
+            assert (spread > 1e-3) if position_embedding else (spread < 1e-5), (position_embedding, spread)
+
+
 def test_position_embedding_switch():
     with_pe = models.build_model(models.model_config("mamba", "tiny", "gaussian", 16, channels=2))
     without = models.build_model(models.model_config("mamba", "tiny", "gaussian", 16, channels=2,
@@ -73,7 +123,7 @@ def test_size_errors_name_the_choices():
 
 
 def test_kernel_path_on_the_cpu():
-    assert models.kernel_path("gpt2", "cpu") == "sdpa"
+    assert models.kernel_path("gpt2", "cpu") == models.kernel_path("swa", "cpu") == "sdpa"
     assert models.kernel_path("mamba", "cpu") == "mambapy"  # requirements.txt pins mambapy
     assert models.kernel_path("mamba2", "cpu") == "torch"
 

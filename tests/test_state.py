@@ -16,6 +16,12 @@ def test_formula_matches_the_cache_transformers_keeps(arch, position_embedding):
     if arch == "gpt2":  # the KV cache grows by 2·n_layer·d_model numbers a token
         assert formula.per_token == 2 * 2 * 64 and formula.fixed == 0
         assert [state.measured_state(model, t) for t in (8, 32)] == [formula.at(8), formula.at(32)]
+    elif arch == "swa":  # the same per token, for the last window − 1 = 15 tokens only; the position is no tensor
+        position = 1 if position_embedding else 0
+        assert formula.per_token == 2 * 2 * 64 and formula.max_tokens == 15 and formula.fixed == position
+        assert [formula.at(t) for t in (8, 15, 32)] == [position + 256 * 8, position + 256 * 15, position + 256 * 15]
+        assert [state.measured_state(model, t) for t in (8, 15, 16, 32)] == [
+            formula.at(t) - position for t in (8, 15, 16, 32)]
     else:  # constant; transformers keeps all d_conv inputs of each convolution where d_conv − 1 suffice
         conv_channels = cfg.d_inner + (2 * cfg.d_state if arch == "mamba2" else 0)
         extra = cfg.n_layer * conv_channels - (1 if position_embedding else 0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from l2m import references, train
+from l2m import references, runs, tasks, train
 from l2m.params import ParameterError, validate
 
 SMALL = {"layers": 2, "steps": 40, "batch": 8, "warmup": 5, "eval_sequences": 16, "checkpoint_every": 10,
@@ -43,7 +43,7 @@ def test_a_few_steps_lower_the_loss(arch, tmp_path):
 
 def test_gaussian_loss_is_the_closed_form_kl():
     cfg = small(channels=5)
-    task = train.GaussianTask(cfg, torch.device("cpu"))
+    task = tasks.GaussianTask(cfg, torch.device("cpu"))
     batch = task.sample(1, 6)
     mean_q, std_q = torch.randn(6, 16, 5), torch.rand(6, 16, 5) + 0.2
     p = torch.distributions.Normal(batch.mean, batch.std.expand_as(batch.mean))
@@ -75,10 +75,10 @@ def test_a_resumed_run_ends_with_the_same_metrics(tmp_path):
 def test_checkpoint_holds_plain_state_and_both_configs(tmp_path):
     cfg = small(steps=10)
     train.train(cfg, tmp_path, progress=False)
-    ckpt = train.load_checkpoint(tmp_path)
+    ckpt = runs.load_checkpoint(tmp_path)
     assert ckpt["step"] == 10 and ckpt["config"]["arch"] == "gpt2" and ckpt["model_config"]["d_model"] == 64
     assert isinstance(ckpt["rng"]["torch"], torch.Tensor) and ckpt["scheduler"]["last_epoch"] == 10
-    model = train.load_model(tmp_path)
+    model = runs.load_model(tmp_path)
     assert all(torch.equal(v, ckpt["model"][k]) for k, v in model.state_dict().items())
     info = json.loads((tmp_path / "config.json").read_text())
     assert info["config"]["seq_len"] == 16 and info["kernel"] == "sdpa"
@@ -89,15 +89,15 @@ def test_missing_corrupt_or_foreign_checkpoints_are_errors(tmp_path):
     with pytest.raises(Interrupt):
         train.train(cfg, tmp_path, progress=False, callback=stop_at(12))
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(train.CheckpointError, match="unreadable"):
+    with pytest.raises(runs.CheckpointError, match="unreadable"):
         train.train(cfg, tmp_path, progress=False)
     (tmp_path / "checkpoint.pt").unlink()
-    with pytest.raises(train.CheckpointError, match="no checkpoint.pt"):
+    with pytest.raises(runs.CheckpointError, match="no checkpoint.pt"):
         train.train(cfg, tmp_path, progress=False)
     other = tmp_path / "other"
     with pytest.raises(Interrupt):
         train.train(cfg, other, progress=False, callback=stop_at(1))
-    with pytest.raises(train.CheckpointError, match=r"holds another run \(lr = 0.003, not 0.001\)"):
+    with pytest.raises(runs.CheckpointError, match=r"holds another run \(lr = 0.003, not 0.001\)"):
         train.train(small(steps=20, lr=1e-3), other, progress=False)
 
 
@@ -109,13 +109,13 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
     with pytest.raises(train.TrainingDiverged, match="not finite at step 14.*last good checkpoint \\(step 10\\)"):
         train.train(small(steps=30), tmp_path, progress=False, callback=poison)
-    ckpt = train.load_checkpoint(tmp_path)
+    ckpt = runs.load_checkpoint(tmp_path)
     assert ckpt["step"] == 10 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
     assert not (tmp_path / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("values,message", [
-    ({"arch": "rwkv"}, "arch = 'rwkv' is not allowed: use one of 'gpt2', 'mamba', 'mamba2'"),
+    ({"arch": "rwkv"}, "arch = 'rwkv' is not allowed: use one of 'gpt2', 'swa', 'mamba', 'mamba2'"),
     ({"arch": "gpt2", "size": "1.4b"}, "size = '1.4b' is not a size of gpt2: use one of 'tiny', 'small', '125m'"),
     ({"layers": 2, "seq_len": 64}, "seq_len = 64 is longer than the Gaussian process of layers = 2"),
     ({"warmup": 50, "steps": 10}, "warmup = 50 is more than steps = 10"),
@@ -144,12 +144,12 @@ def test_seq_len_and_default_folder_follow_the_config():
 
 def test_text_task_trains_on_held_out_split(tmp_path):
     cfg = small(task="text", corpus="wiki", seq_len=32, steps=30, lr=1e-2)
-    task = train.TextTask(cfg, torch.device("cpu"))
+    task = tasks.TextTask(cfg, torch.device("cpu"))
     batch = task.sample(0, 4)
     assert batch.inputs.shape == batch.targets.shape == (4, 32) and bool((batch.inputs[:, 0] == task.bos).all())
     assert torch.equal(batch.inputs[:, 1:], batch.targets[:, :-1])
     run = train.train(cfg, tmp_path, progress=False)
-    losses = train.load_checkpoint(tmp_path)["losses"].numpy()
+    losses = runs.load_checkpoint(tmp_path)["losses"].numpy()
     assert run.metrics["metric"] == "nll" and losses[-5:].mean() < losses[:3].mean() - 1.0
     assert run.average < np.log(task.vocab_size)  # better than uniform over the vocabulary
 
@@ -165,7 +165,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
                     str(script)], check=True, env=env, capture_output=True, timeout=300)
-    ddp = train.load_run(tmp_path / "two")
+    ddp = runs.load_run(tmp_path / "two")
     assert ddp.metrics["world_size"] == 2
     assert np.allclose(ddp.per_position, single.per_position, rtol=1e-4)
 
@@ -174,14 +174,14 @@ def test_two_process_ddp_matches_one_process(tmp_path):
 def test_bf16_on_cuda_lowers_the_loss(tmp_path):
     run = train.train(small(arch="mamba2", device="cuda", dtype="bfloat16", steps=60, lr=1e-2), tmp_path,
                       progress=False)
-    losses = train.load_checkpoint(tmp_path)["losses"].numpy()
+    losses = runs.load_checkpoint(tmp_path)["losses"].numpy()
     assert run.metrics["device"].startswith("cuda") and losses[-10:].mean() < 0.7 * losses[:5].mean()
 
 
 def test_command_line_run(tmp_path, capsys):
     train.main(["layers=2", "steps=6", "warmup=1", "batch=4", "lr=3e-3", "eval_sequences=8", "device=cpu",
                 f"run_dir={tmp_path}"])
-    assert train.load_run(tmp_path).config.lr == 0.003
+    assert runs.load_run(tmp_path).config.lr == 0.003
     assert capsys.readouterr().out.startswith(f"{tmp_path}: average KL ")
 
 
@@ -192,5 +192,5 @@ def test_chapter_04_bad_arch_is_one_clear_line(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as error:
         papermill.execute_notebook(str(book / "04_train.ipynb"), str(tmp_path / "out.ipynb"),
                                    parameters={"arch": "rwkv"}, progress_bar=False, cwd=str(book))
-    assert error.value.traceback == ["ParameterError: arch = 'rwkv' is not allowed: use one of 'gpt2', 'mamba', "
-                                     "'mamba2' (model family)"]
+    assert error.value.traceback == ["ParameterError: arch = 'rwkv' is not allowed: use one of 'gpt2', 'swa', "
+                                     "'mamba', 'mamba2' (model family)"]

@@ -182,6 +182,9 @@ class TransformersScorer:
             raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
         self.name, self.device, self.dtype = model, device, dtype
         self.path = checkpoint(model, folder)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per model is noise on the book's pages
         try:
             with offline():
                 self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True,

@@ -1,27 +1,31 @@
-"""The models of chapter 04: GPT2, Mamba and Mamba2 from transformers, on vectors or on tokens.
+"""The models of chapter 04: GPT2, sliding-window attention, Mamba and Mamba2 from transformers.
 
 The paper (Sec. 5, Appx. E/F) trains transformers and state-space models from scratch on two
 tasks. On the Gaussian data a token is a vector in R^channels: a two-layer MLP replaces the
 token embedding and a second two-layer MLP outputs ``channels`` means and as many positive
 standard deviations. On text the usual token embedding and (tied) LM head are used, with the
 corpus tokenizer's vocabulary. The backbone in between is a transformers model fed
-``inputs_embeds``: ``GPT2Model``, ``MambaModel`` or ``Mamba2Model``.
+``inputs_embeds``: ``GPT2Model``, ``MistralModel`` with a sliding window ("swa"), ``MambaModel`` or
+``Mamba2Model``. The paper compares a history state that grows with L (GPT2's KV cache) against a fixed
+one (the SSMs); sliding-window attention sits between them: a KV cache capped at the last ``window − 1``
+tokens (Appx. D's history state, :mod:`l2m.state`). It is not one of the paper's models.
 
 Sizes are named (:data:`SIZES`): the paper's table (SPEC §4) and small CPU sizes. Mamba and
 Mamba2 run the official ``mamba_ssm`` / ``causal_conv1d`` kernels whenever those packages are
 importable (transformers picks them itself, as the paper's runs did on CUDA); otherwise the
 transformers PyTorch path, with the ``mambapy`` parallel scan for Mamba (:func:`kernel_path`).
 
-``position_embedding`` adds a learned absolute position embedding to the input of Mamba and
-Mamba2 (GPT2 always has its own; the flag does not apply to it). The Gaussian process is tied to
-absolute position, so a position-blind model is capped by position-blindness whatever its
-memory (SPEC §4); this control separates the two.
+``position_embedding`` adds a learned absolute position embedding to the input of swa, Mamba and
+Mamba2 (GPT2 always has its own; the flag does not apply to it; swa keeps its rotary positions too,
+which are relative only). The Gaussian process is tied to absolute position, so a position-blind
+model is capped by position-blindness whatever its memory (SPEC §4); this control separates the two.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHS = ("gpt2", "mamba", "mamba2")
+ARCHS = ("gpt2", "swa", "mamba", "mamba2")
+ATTENTION_ARCHS = ("gpt2", "swa")  # history state = KV cache; the others are SSMs
 TASKS = ("gaussian", "text")
 # transformers warns on the first forward that an SSM kernel falls back to PyTorch ("much slower");
 # on the CPU that is the intended path, and kernel_path() records which one ran.
@@ -46,9 +51,10 @@ class ModelSize:
 
     n_layer: int
     d_model: int
-    n_head: int = 0  # GPT2 attention heads
+    n_head: int = 0  # attention heads (GPT2, swa)
     d_state: int = 0  # SSM state per channel (Mamba: per inner channel; Mamba2: per head dimension)
     head_dim: int = 0  # Mamba2 head dimension
+    window: int = 0  # swa: tokens each query attends to, itself included
 
 
 SIZES: dict[str, dict[str, ModelSize]] = {
@@ -59,6 +65,13 @@ SIZES: dict[str, dict[str, ModelSize]] = {
         "125m": ModelSize(12, 768, n_head=12),
         "355m": ModelSize(24, 1024, n_head=16),
         "774m": ModelSize(36, 1280, n_head=20),
+    },
+    # Sliding-window attention (not in the paper): GPT2's widths; windows below a CPU run's L (64 to 256)
+    # so that the cap binds; at 125m a quarter of L = 1024, one of the paper's GPT2 lengths.
+    "swa": {
+        "tiny": ModelSize(2, 64, n_head=4, window=16),
+        "small": ModelSize(4, 128, n_head=4, window=32),
+        "125m": ModelSize(12, 768, n_head=12, window=256),
     },
     # Mamba: library defaults d_state 16, expand 2, d_conv 4; tiny is SPEC §4's measured CPU size.
     "mamba": {
@@ -97,9 +110,10 @@ class ModelConfig:
     n_head: int = 0
     d_state: int = 0
     head_dim: int = 0
+    window: int = 0  # swa only: sliding attention window in tokens, the query itself included
     expand: int = 2  # SSM inner width d_inner = expand · d_model
     d_conv: int = 4  # SSM causal convolution width
-    position_embedding: bool = True  # Mamba and Mamba2 only: GPT2 always has its learned positions
+    position_embedding: bool = True  # swa, Mamba and Mamba2: GPT2 always has its learned positions
     dropout: float = 0.0  # fresh data never repeats; none by default
 
     @property
@@ -115,8 +129,9 @@ class ModelConfig:
 
 
 def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 0, vocab_size: int = 0,
-                 position_embedding: bool = True, d_state: int = 0) -> ModelConfig:
-    """The :class:`ModelConfig` of a named size; ``d_state`` > 0 overrides the size's SSM state."""
+                 position_embedding: bool = True, d_state: int = 0, window: int = 0) -> ModelConfig:
+    """The :class:`ModelConfig` of a named size; ``d_state`` > 0 overrides the size's SSM state and
+    ``window`` > 0 the size's attention window (swa); both are 0 where they do not apply."""
     if arch not in SIZES:
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
     if size not in SIZES[arch]:
@@ -126,13 +141,15 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
     s = SIZES[arch][size]
     return ModelConfig(arch=arch, task=task, n_layer=s.n_layer, d_model=s.d_model, max_len=seq_len,
                        channels=channels if task == "gaussian" else 0, vocab_size=vocab_size if task == "text" else 0,
-                       n_head=s.n_head, d_state=(d_state or s.d_state) if arch != "gpt2" else 0, head_dim=s.head_dim,
+                       n_head=s.n_head, d_state=(d_state or s.d_state) if arch not in ATTENTION_ARCHS else 0,
+                       head_dim=s.head_dim, window=(window or s.window) if arch == "swa" else 0,
                        position_embedding=position_embedding or arch == "gpt2")
 
 
 def _backbone(cfg: ModelConfig) -> nn.Module:
     """The transformers model between embedding and head, built from its config (random weights)."""
-    from transformers import GPT2Config, GPT2Model, Mamba2Config, Mamba2Model, MambaConfig, MambaModel
+    from transformers import (GPT2Config, GPT2Model, Mamba2Config, Mamba2Model, MambaConfig, MambaModel,
+                              MistralConfig, MistralModel)
 
     # vocab_size 2: the backbone's own token table is never used (we pass inputs_embeds); keep it tiny.
     common = dict(vocab_size=2, pad_token_id=0, bos_token_id=0, eos_token_id=0, tie_word_embeddings=False)
@@ -143,6 +160,16 @@ def _backbone(cfg: ModelConfig) -> nn.Module:
                             use_cache=False, **common)
         config._attn_implementation = "sdpa"  # fused attention: the fastest path on CPU and GPU
         return GPT2Model(config)
+    if cfg.arch == "swa":
+        # Mistral's decoder block: rotary positions, RMSNorm, SwiGLU MLP; each query sees itself and the
+        # window − 1 tokens before it (masking_utils.sliding_window_overlay: kv > q − window).
+        config = MistralConfig(hidden_size=cfg.d_model, num_hidden_layers=cfg.n_layer, num_attention_heads=cfg.n_head,
+                               num_key_value_heads=cfg.n_head,  # no grouped queries: GPT2's KV cache per token
+                               intermediate_size=_swiglu_width(cfg.d_model), sliding_window=cfg.window,
+                               max_position_embeddings=cfg.max_len, attention_dropout=cfg.dropout,
+                               use_cache=False, **common)
+        config._attn_implementation = "sdpa"  # as GPT2; the window is an explicit mask once L ≥ window
+        return MistralModel(config)
     if cfg.arch == "mamba":
         config = MambaConfig(hidden_size=cfg.d_model, state_size=cfg.d_state, num_hidden_layers=cfg.n_layer,
                              expand=cfg.expand, conv_kernel=cfg.d_conv, use_mambapy=True, use_cache=False, **common)
@@ -154,6 +181,12 @@ def _backbone(cfg: ModelConfig) -> nn.Module:
                           chunk_size=min(256, cfg.max_len),  # the PyTorch path pads every chunk to this length
                           use_cache=False, **common)
     return Mamba2Model(config)
+
+
+def _swiglu_width(d_model: int) -> int:
+    """LLaMA's rule, 8·d_model/3 rounded up to a multiple of 64: the gated MLP's three matrices then hold
+    GPT2's 8·d_model² (exactly at d_model = 768), so swa and GPT2 of one size have about the same parameters."""
+    return 64 * math.ceil(8 * d_model / 3 / 64)
 
 
 def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
@@ -216,7 +249,7 @@ def kernel_path(arch: str, device: str | torch.device) -> str:
 
     transformers imports the official kernels whenever ``mamba_ssm`` is installed; they need CUDA.
     """
-    if arch == "gpt2":
+    if arch in ATTENTION_ARCHS:
         return "sdpa"
     if importlib.util.find_spec("mamba_ssm") is not None and torch.device(device).type == "cuda":
         return "mamba_ssm"

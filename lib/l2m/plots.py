@@ -155,8 +155,12 @@ def curves_figure(
     y_title: str = "",
     log_x: bool = False,
     log_y: bool = False,
+    markers: bool = False,
 ) -> go.Figure:
     """Measured curves in colour (with ±1 standard-error bands from ``errors``) beside reference curves.
+
+    ``markers`` marks the measured points (a sweep over a few lengths); the curves are joined
+    lines either way.
 
     A reference is an array over ``x`` or a single number (a horizontal line), drawn grey and
     dashed: e.g. the exact predictors of the Gaussian data next to a trained model (chapter 04).
@@ -176,7 +180,8 @@ def curves_figure(
             band_y = np.concatenate([np.asarray(y) + error, low[::-1]])
             fig.add_scatter(x=np.concatenate([x, x[::-1]]), y=band_y, fill="toself", line={"width": 0},
                             fillcolor=color, opacity=0.2, hoverinfo="skip", showlegend=False, legendgroup=name)
-        fig.add_scatter(x=x, y=y, name=name, mode="lines", line={"color": color}, legendgroup=name,
+        fig.add_scatter(x=x, y=y, name=name, mode="lines+markers" if markers else "lines", line={"color": color},
+                        legendgroup=name,
                         hovertemplate=hover + f"<extra>{name}</extra>")
     for j, (name, ref) in enumerate((references or {}).items()):
         y = np.broadcast_to(np.asarray(ref, dtype=float), x.shape)

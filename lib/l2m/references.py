@@ -5,14 +5,23 @@ nothing gets worse with L, and a model with no position signal is capped by posi
 not by its state (SPEC §4). These quantities are computed from the covariance Σ of one channel,
 with no training, for any L: the expected conditional KL of predicting with the marginal
 N(0, 1) (:func:`marginal_kl`), with the best linear predictor that sees only the last k tokens,
-a fixed window state (:func:`window_kl`), and the canonical correlations between past and future,
-whose count at 99 % of I_BP is the minimal linear history state (:func:`canonical_mi`,
-:func:`minimal_state_dim`). Chapters 04 and 05 draw them beside the trained models.
+a fixed window state (:func:`window_kl`), with the best linear predictor that cannot see the
+position, the cap of a model with no position signal (:func:`position_blind_kl`), and the
+canonical correlations between past and future, whose count at 99 % of I_BP is the minimal
+linear history state (:func:`canonical_mi`, :func:`minimal_state_dim`, :func:`minimal_state_table`:
+the L2M condition of Sec. 5 computed exactly for this data). Chapters 04 and 05 draw them
+beside the trained models. Channels are independent copies, so every number here is per
+channel and holds for any number of channels.
 """
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import scipy.fft
 import scipy.linalg
+
+from .fit import PowerLawFit, fit_power_law
+from .gaussian import bipartite_mi, covariance
 
 
 def conditional_std(cov: np.ndarray) -> np.ndarray:
@@ -46,6 +55,28 @@ def window_variance(cov: np.ndarray, k: int) -> np.ndarray:
     return var
 
 
+def window_weights(cov: np.ndarray, k: int) -> np.ndarray:
+    """Weights of the best linear predictor from the last ``k`` tokens: μ_t = Σ_s W[t, s] z_s, (L, L).
+
+    Row t holds Σ_wt Σ_ww⁻¹ on the window t−k..t−1 (strictly lower triangular); for t ≤ k the
+    window is the whole past and the row is the exact conditional's, I − diag(C) C⁻¹ (Cholesky).
+    """
+    n = len(cov)
+    weights = np.zeros((n, n))
+    if k == 0:
+        return weights
+    head = min(k + 1, n)  # t ≤ k: the exact conditional of the first k + 1 tokens
+    chol = scipy.linalg.cholesky(cov[:head, :head], lower=True, check_finite=False)
+    weights[:head, :head] = np.eye(head) - np.diag(chol)[:, None] * scipy.linalg.solve_triangular(
+        chol, np.eye(head), lower=True, check_finite=False)
+    if n > k + 1:
+        t = np.arange(k + 1, n)
+        window = t[:, None] - k + np.arange(k)[None, :]  # (n−k−1, k) indices of the last k tokens
+        s_ww = cov[window[:, :, None], window[:, None, :]]  # (n−k−1, k, k)
+        weights[t[:, None], window] = np.linalg.solve(s_ww, cov[window, t[:, None]][..., None])[..., 0]
+    return np.tril(weights, -1)  # exact zeros on and above the diagonal (rounding leaves ±1e-17)
+
+
 def window_kl(cov: np.ndarray, k: int) -> np.ndarray:
     """Expected KL_t of the best linear predictor that sees only the last ``k`` tokens, (L,).
 
@@ -57,6 +88,95 @@ def window_kl(cov: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"the window k must be ≥ 0, not {k}")
     kl = 0.5 * np.log(window_variance(cov, k) / conditional_std(cov) ** 2)
     return np.where(kl < 1e-12, 0.0, kl)  # exact zeros where the window holds the whole past (rounding leaves ±1e-16)
+
+
+# --- the best position-blind linear predictor (SPEC §4) -------------------------------------
+
+
+def _lag_gram(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Normal equations of the shared lag weights: A (L−1, L−1), b (L−1,) and tr Σ.
+
+    Σ_t e_t(w) = tr Σ − 2 wᵀb + wᵀA w with A_jk = Σ_t Σ[t−j, t−k] over t with t−j, t−k ≥ 1, and
+    b_j = Σ_t Σ[t, t−j]. For j ≤ k and d = k − j, A_jk is the sum of the first L − k entries of
+    the d-th diagonal of Σ, so one cumulative sum per diagonal gives a whole diagonal of A:
+    O(L²) work and memory, no O(L³) loop.
+    """
+    n = len(cov)
+    m = n - 1  # lags 1..L−1
+    gram, moment = np.empty((m, m)), np.empty(m)
+    flat = gram.reshape(-1)  # a view: strided slices of it are the diagonals of A
+    for d in range(n):
+        partial = np.concatenate([[0.0], np.cumsum(np.diagonal(cov, d))])  # (L−d+1,) prefix sums of Σ[s, s+d]
+        if d >= 1:
+            moment[d - 1] = partial[-1]  # b_d: the whole d-th diagonal
+        if d < m:
+            values = partial[m - d : 0 : -1]  # A_{j, j+d} = partial[L − j − d] for j = 1..L−1−d
+            flat[d :: m + 1][: m - d] = values  # the d-th superdiagonal
+            flat[d * m :: m + 1][: m - d] = values  # and, by symmetry, the d-th subdiagonal
+    return gram, moment, float(np.trace(cov))
+
+
+def position_blind_predictor(cov: np.ndarray) -> tuple[np.ndarray, float]:
+    """The best position-blind linear Gaussian predictor: lag weights w (L−1,) and variance σ².
+
+    A model with no position signal applies the same function at every position. The linear
+    one is a causal convolution over the BOS-padded input, μ_t = Σ_{j=1}^{L−1} w_j z_{t−j}
+    (z before the start is 0), with one σ for all t. Since μ_q − μ_p depends on z_<t only, it is
+    orthogonal to z_t − μ_p, so σ_p,t² + E(μ_q − μ_p)² = e_t(w) := E(z_t − μ_t)² and the average
+    expected KL over t = 1..L is
+
+        ln σ − mean_t ln σ_p,t + mean_t e_t(w) / (2σ²) − ½.
+
+    For any w the best σ² is mean_t e_t(w); what is left, ½ ln mean_t e_t(w) + const, is least
+    where Σ_t e_t(w) is, i.e. at the solution of the normal equations A w = b (:func:`_lag_gram`).
+    A is positive definite when Σ is (the t = L term alone sees every lag), so a Cholesky solve
+    suffices; least squares is the fallback if rounding makes it singular.
+    """
+    gram, moment, trace = _lag_gram(np.asarray(cov, dtype=float))
+    if len(moment) == 0:  # L = 1: nothing to condition on
+        return moment, trace
+    try:
+        weights = scipy.linalg.solve(gram, moment, assume_a="pos", check_finite=False)
+    except np.linalg.LinAlgError:
+        weights = scipy.linalg.lstsq(gram, moment, check_finite=False)[0]
+    return weights, (trace - weights @ moment) / len(cov)  # min Σ_t e_t = tr Σ − wᵀb at the optimum
+
+
+def position_blind_error(cov: np.ndarray, weights: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """e_t = E(z_t − Σ_j w_j z_{t−j})² of any shared lag weights, exactly from Σ, (L,).
+
+    The residual is B z with B the lower-triangular Toeplitz matrix of h = (1, −w), so
+    e = diag(B Σ Bᵀ) = colsum(Bᵀ ∘ Σ Bᵀ). Each row of Σ Bᵀ is a causal convolution of a row of
+    Σ with h, done by FFT in chunks of rows: O(L² log L) time, O(L · chunk) extra memory.
+    """
+    n = len(cov)
+    h = np.concatenate([[1.0], -np.asarray(weights, dtype=float)])  # (L,) the residual filter
+    size = scipy.fft.next_fast_len(2 * n - 1, real=True)  # linear, not circular, convolution
+    h_spectrum = scipy.fft.rfft(h, size)
+    t = np.arange(n)[None, :]
+    err = np.zeros(n)
+    for start in range(0, n, chunk):
+        s = np.arange(start, min(start + chunk, n))[:, None]
+        spectrum = scipy.fft.rfft(cov[start : start + chunk], size) * h_spectrum  # rows of Σ convolved with h
+        rows = scipy.fft.irfft(spectrum, size)[:, :n]  # (chunk, L) of Σ Bᵀ
+        b_rows = np.where(t >= s, h[np.maximum(t - s, 0)], 0.0)  # (chunk, L) of Bᵀ: Bᵀ[s, t] = h_{t−s}
+        err += np.einsum("st,st->t", b_rows, rows)
+    return err
+
+
+def position_blind_kl(cov: np.ndarray) -> np.ndarray:
+    """Expected KL_t of the best position-blind linear predictor, (L,): the cap of a model with no position signal.
+
+    KL_t = ln(σ/σ_p,t) + e_t / (2σ²) − ½ with e_t from Σ and the optimal w, σ
+    (:func:`position_blind_predictor`). Its average lies between 0 (the exact conditional, the
+    floor) and the marginal's (w = 0, σ = 1 is one of the predictors it chooses among).
+    """
+    weights, variance = position_blind_predictor(cov)
+    err = position_blind_error(cov, weights)
+    return 0.5 * np.log(variance) - np.log(conditional_std(cov)) + err / (2 * variance) - 0.5
+
+
+# --- the exact minimal history state (Sec. 5, the L2M condition) ----------------------------
 
 
 def canonical_mi(cov: np.ndarray, ell: int) -> np.ndarray:
@@ -78,18 +198,58 @@ def canonical_mi(cov: np.ndarray, ell: int) -> np.ndarray:
 
 def minimal_state_dim(cov: np.ndarray, ell: int, fraction: float = 0.99) -> int:
     """Fewest canonical pairs that carry ``fraction`` of I_BP(ell): a linear history state's size, per channel."""
-    mi = canonical_mi(cov, ell)
+    return _pairs_carrying(canonical_mi(cov, ell), fraction)
+
+
+def _pairs_carrying(mi: np.ndarray, fraction: float) -> int:
+    """Fewest of the (sorted, largest first) canonical pairs ``mi`` whose MI reaches ``fraction`` of the total."""
     return int(np.searchsorted(np.cumsum(mi), fraction * mi.sum() * (1 - 1e-12)) + 1)
+
+
+def _fraction_column(fraction: float) -> str:
+    return f"pairs_{100 * fraction:g}"  # 0.99 -> "pairs_99"
+
+
+def minimal_state_table(max_layers: int, family: str = "power",
+                        fractions: tuple[float, ...] = (0.9, 0.99)) -> pd.DataFrame:
+    """The exact minimal linear history state at the equal split against L = 4**l, l = 1..max_layers.
+
+    One row per L: ``seq_len``, ``bipartite_mi`` (I_BP(L/2), nats per channel) and, per fraction
+    f, ``pairs_<100 f>``: the fewest canonical pairs between X = z[:L/2] and Y = z[L/2:] that
+    carry f of I_BP. A linear state with fewer numbers per channel cannot carry that much of the
+    MI (Sec. 5's theorem with the state made linear), so this is what the data asks of a model.
+    """
+    rows = []
+    for layers in range(1, max_layers + 1):
+        cov = covariance(layers, family)
+        ell = len(cov) // 2
+        mi = canonical_mi(cov, ell)
+        row = {"seq_len": len(cov), "bipartite_mi": bipartite_mi(cov, ell)}
+        rows.append(row | {_fraction_column(f): _pairs_carrying(mi, f) for f in fractions})
+    return pd.DataFrame(rows)
+
+
+def state_growth_fit(table: pd.DataFrame, fraction: float = 0.99, min_seq_len: int = 16) -> PowerLawFit:
+    """Power law of the minimal state (pairs carrying ``fraction`` of I_BP) against L.
+
+    Points below ``min_seq_len`` are left out: at L = 4 the split has only 2 + 2 tokens, so the
+    count can only be 1 or 2 (it is 1 at both 90 % and 99 %); integer resolution, not the data,
+    sets it. From L = 16 on the counts grow like I_BP itself (exponent ≈ 0.77 against β ≈ 0.79).
+    """
+    kept = table[table["seq_len"] >= min_seq_len]
+    return fit_power_law(kept["seq_len"].to_numpy(), kept[_fraction_column(fraction)].to_numpy())
 
 
 def gaussian_references(cov: np.ndarray, windows: tuple[int, ...] = (1, 4, 16)) -> dict[str, np.ndarray]:
     """Expected KL_t of the exact reference predictors that belong on every KL figure (SPEC §4), (L,) each.
 
-    The marginal N(0, 1) and the best linear predictors from the last k tokens (k < L); the exact
+    The marginal N(0, 1), the best linear predictors from the last k tokens (k < L − 1), and the
+    best position-blind linear predictor (the cap of a model with no position signal); the exact
     conditional, KL 0, is the floor of them all.
     """
     refs = {"N(0, 1): learned nothing": marginal_kl(cov)}
     for k in windows:
         if k < len(cov) - 1:
             refs[f"best linear, last {k} token{'s' if k > 1 else ''}"] = window_kl(cov, k)
+    refs["best linear, position-blind"] = position_blind_kl(cov)
     return refs

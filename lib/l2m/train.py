@@ -7,14 +7,8 @@ conditionals (SPEC §3); on text it is the NLL of windows cut from the corpus, e
 held-out documents. AdamW, linear warm-up then cosine decay, gradient clipping; fp32 unless
 ``dtype="bfloat16"``.
 
-A run lives in a folder (by default ``<cache>/runs/<arch>-<size>-<task>-L<seq_len>-<key>``,
-keyed by the whole configuration and the code, so chapter 05 reuses finished runs):
-
-- ``checkpoint.pt``: model, optimiser, scheduler, RNG state, loss history and both configs,
-  written atomically every ``checkpoint_every`` steps (and at step 0) and read back with
-  ``torch.load(weights_only=True)``;
-- ``metrics.json``: parameters, git revision, loss curve, final average KL or NLL, its value per
-  position on a fixed evaluation set, history-state size; its presence marks a finished run.
+The tasks (data and loss) are in :mod:`l2m.tasks`, the run folders (checkpoints every
+``checkpoint_every`` steps and at step 0, ``metrics.json`` at the end) in :mod:`l2m.runs`.
 
 Re-running a finished run loads its metrics; an interrupted one resumes from its checkpoint and,
 on the CPU, ends with the same metrics as an uninterrupted run (batch ``s`` is drawn from a seed
@@ -30,11 +24,9 @@ rank 0 alone writes the folder.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -43,19 +35,17 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import cache, gaussian, models, state
+from . import cache, gaussian, models, runs, state, tasks
+from .runs import Run, identity, load_checkpoint, load_run
+from .tasks import GaussianTask, TextTask, make_task
 from .corpus import CORPORA
 from .params import Rule, between, one_of, param
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL_SEED = 20250304  # one evaluation set for every run of the same data, whatever its training seed
 EVAL_CHUNK = 8  # evaluation sequences per forward pass (8 × 4096 × 50k logits is 6.5 GB in fp32)
-HELD_OUT = 20  # text: one document in HELD_OUT (by a hash of its id) is held out for evaluation
-FORMAT = 1  # checkpoint layout version
-_NOT_IDENTITY = ("run_dir", "checkpoint_every", "device")  # do not change what a run computes
 
 
 def _text(value: Any) -> str:
@@ -75,9 +65,11 @@ class TrainConfig:
     layers: int = param(3, between(1, gaussian.MAX_LAYERS, "layer l of the Gaussian family, L = 4**l"))
     family: str = param("power", one_of(gaussian.FAMILIES, "Gaussian family of chapter 03"))
     channels: int = param(8, between(1, 1024, "Gaussian channels per token (the paper: 64)"))
-    position_embedding: bool = param(True, one_of((True, False), "Mamba and Mamba2: learned absolute positions at "
-                                                                 "the input (GPT2 always has them)"))
+    position_embedding: bool = param(True, one_of((True, False), "swa, Mamba and Mamba2: learned absolute positions "
+                                                                 "at the input (GPT2 always has them)"))
     d_state: int = param(0, between(0, 4096, "SSM state per channel; 0 keeps the size's value"))
+    window: int = param(0, between(0, 65536, "swa: attention window in tokens, the query included; 0 keeps the "
+                                             "size's value"))
     steps: int = param(4000, between(1, 10**8, "optimiser steps"))
     batch: int = param(16, between(1, 1 << 20, "sequences per step (all GPUs together)"))
     lr: float = param(3e-3, between(1e-8, 1.0, "peak learning rate of AdamW", integer=False))
@@ -109,14 +101,6 @@ class TrainConfig:
             raise ValueError(f"warmup = {self.warmup} is more than steps = {self.steps}")
 
 
-def identity(cfg: TrainConfig | dict[str, Any]) -> dict[str, Any]:
-    """The fields that determine what a run computes (those irrelevant to its task or arch left out)."""
-    values = dict(cfg) if isinstance(cfg, dict) else dataclasses.asdict(cfg)
-    unused = ("corpus", "tokenizer") if values.get("task") == "gaussian" else ("layers", "family", "channels")
-    unused += ("d_state", "position_embedding") if values.get("arch") == "gpt2" else ()
-    return {k: v for k, v in values.items() if k not in _NOT_IDENTITY + unused}
-
-
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", local_rank)
@@ -126,7 +110,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 def code_digest(task: str) -> str:
     from . import corpus, tokenizer  # text runs depend on how the corpus is read and tokenized
 
-    return cache.source_digest([models, sys.modules[__name__], gaussian] + ([corpus, tokenizer] if task == "text" else []))
+    return cache.source_digest([models, sys.modules[__name__], runs, tasks, gaussian]
+                               + ([corpus, tokenizer] if task == "text" else []))
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
@@ -134,13 +119,6 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     key = cache.key_digest({"run": identity(cfg), "device": resolve_device(cfg.device).type,
                             "code": code_digest(cfg.task)})
     return cache.cache_dir() / "runs" / f"{cfg.arch}-{cfg.size}-{cfg.task}-L{cfg.seq_len}-{key[:12]}"
-
-
-class CheckpointError(RuntimeError):
-    """A run folder that cannot be resumed: missing or corrupt checkpoint, or another run's folder."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"CheckpointError: {self}"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -155,91 +133,11 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-class GaussianTask:
-    """Fresh sequences of the Gaussian family with their exact conditionals; loss = conditional KL (SPEC §3)."""
-
-    metric = "kl"
-
-    def __init__(self, cfg: TrainConfig, device: torch.device):
-        self.cov = gaussian.covariance(cfg.layers, cfg.family)[: cfg.seq_len, : cfg.seq_len]  # a prefix is exact
-        self.sampler = gaussian.GaussianSampler(self.cov, cfg.channels, backend="torch", device=str(device))
-        self.device = device
-
-    def sample(self, seed: int, size: int, split: str = "train") -> gaussian.GaussianBatch:
-        # train and eval differ by their seeds only: the process has no documents to hold out
-        return self.sampler.sample(size, torch.Generator(self.device).manual_seed(seed))
-
-    @staticmethod
-    def part(batch: gaussian.GaussianBatch, rows: slice) -> gaussian.GaussianBatch:
-        return gaussian.GaussianBatch(batch.inputs[rows], batch.targets[rows], batch.mean[rows], batch.std)
-
-    @staticmethod
-    def loss(output: tuple[torch.Tensor, torch.Tensor], batch: gaussian.GaussianBatch) -> torch.Tensor:
-        mean, std = output  # (B, L, C) each
-        return gaussian.conditional_kl(mean.float(), std.float(), batch.mean, batch.std)  # (B, L)
-
-
-@dataclass(frozen=True)
-class TextBatch:
-    inputs: torch.Tensor  # (B, L) BOS then tokens 1..L−1
-    targets: torch.Tensor  # (B, L) tokens 1..L
-
-
-class TextTask:
-    """Windows of ``seq_len`` tokens cut from the corpus at random places; NLL of every token (Sec. 5, Fig. 5).
-
-    One document in :data:`HELD_OUT` (by a hash of its id) is kept for evaluation. The paper started
-    its samples at a sentence; here a window may start anywhere in a document.
-    """
-
-    metric = "nll"
-
-    def __init__(self, cfg: TrainConfig, device: torch.device):
-        from . import corpus, tokenizer
-
-        array = tokenizer.tokenize(corpus.load_corpus(cfg.corpus), cfg.tokenizer)
-        tok = tokenizer.load_tokenizer(cfg.tokenizer)
-        self.bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        self.vocab_size, self.tokens, self.seq_len, self.device = array.vocab_size, array.tokens, cfg.seq_len, device
-        held = np.array([int(cache.key_digest({"doc": d})[:8], 16) % HELD_OUT == 0 for d in array.doc_ids])
-        self.windows = {name: self._windows(array.offsets, docs) for name, docs in (("train", ~held), ("eval", held))}
-
-    def _windows(self, offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        starts, lengths = offsets[:-1][docs], np.diff(offsets)[docs]
-        counts = np.maximum(lengths - self.seq_len + 1, 0)  # windows that fit in each document
-        if counts.sum() == 0:
-            raise ValueError(f"no document of this split is {self.seq_len} tokens long: lower seq_len")
-        return starts, np.cumsum(counts)
-
-    def sample(self, seed: int, size: int, split: str = "train") -> TextBatch:
-        starts, cum = self.windows[split]
-        generator = torch.Generator().manual_seed(seed)
-        r = torch.randint(int(cum[-1]), (size,), generator=generator).numpy()  # uniform over all windows
-        doc = np.searchsorted(cum, r, side="right")
-        first = starts[doc] + r - np.concatenate([[0], cum])[doc]
-        words = torch.from_numpy(self.tokens[first[:, None] + np.arange(self.seq_len)].astype(np.int64))
-        bos = torch.full((size, 1), self.bos, dtype=torch.int64)
-        return TextBatch(torch.cat([bos, words[:, :-1]], 1).to(self.device), words.to(self.device))
-
-    @staticmethod
-    def part(batch: TextBatch, rows: slice) -> TextBatch:
-        return TextBatch(batch.inputs[rows], batch.targets[rows])
-
-    @staticmethod
-    def loss(logits: torch.Tensor, batch: TextBatch) -> torch.Tensor:
-        b, n, v = logits.shape
-        return F.cross_entropy(logits.float().reshape(b * n, v), batch.targets.reshape(-1), reduction="none").view(b, n)
-
-
-def make_task(cfg: TrainConfig, device: torch.device) -> GaussianTask | TextTask:
-    return GaussianTask(cfg, device) if cfg.task == "gaussian" else TextTask(cfg, device)
-
-
 def build(cfg: TrainConfig, task: GaussianTask | TextTask) -> models.SequenceModel:
     """The run's model, initialised from ``cfg.seed``."""
     mcfg = models.model_config(cfg.arch, cfg.size, cfg.task, cfg.seq_len, channels=cfg.channels,
                                vocab_size=getattr(task, "vocab_size", 0), position_embedding=cfg.position_embedding,
-                               d_state=cfg.d_state)
+                               d_state=cfg.d_state, window=cfg.window)
     torch.manual_seed(cfg.seed)
     return models.build_model(mcfg)
 
@@ -257,89 +155,6 @@ def optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig) -> tuple[to
     fused = params[0].device.type in ("cpu", "cuda")  # one kernel for all tensors: 5x faster than foreach on CPU
     opt = torch.optim.AdamW(groups, lr=cfg.lr, fused=fused)
     return opt, get_cosine_schedule_with_warmup(opt, cfg.warmup, cfg.steps)
-
-
-def _save(path: Path, payload: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    cache.atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_checkpoint(folder: Path) -> dict[str, Any]:
-    """The checkpoint of a run folder, read with ``weights_only=True``; a clear error if missing or corrupt."""
-    path = folder / "checkpoint.pt"
-    if not path.is_file():
-        raise CheckpointError(f"{folder} holds a run but no checkpoint.pt: it cannot be resumed, and it is not "
-                              "restarted over the old run; delete the folder to start again")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        missing = {"format", "step", "config", "model", "optimizer", "scheduler", "rng", "losses"} - set(payload)
-    except Exception as error:  # noqa: BLE001 - any failure to read is the same for the reader
-        raise CheckpointError(f"{path} is unreadable ({type(error).__name__}: {str(error)[:200]}); delete the "
-                              "run folder to start again") from None
-    if missing or payload["format"] != FORMAT:
-        raise CheckpointError(f"{path} is not a checkpoint of this version (missing {sorted(missing)}); delete the "
-                              "run folder to start again")
-    return payload
-
-
-def _same_run(stored: dict[str, Any], cfg: TrainConfig, folder: Path) -> None:
-    mine, theirs = identity(cfg), identity(stored)
-    diff = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
-    if diff:
-        k = diff[0]
-        raise CheckpointError(f"{folder} holds another run ({k} = {theirs.get(k)!r}, not {mine.get(k)!r}); use another "
-                              "run_dir, or '' for the folder keyed by the parameters")
-
-
-@dataclass(frozen=True)
-class Run:
-    """A finished run: its folder and the contents of its ``metrics.json``."""
-
-    folder: Path
-    metrics: dict[str, Any]
-
-    @property
-    def config(self) -> TrainConfig:
-        return TrainConfig(**self.metrics["config"])
-
-    @property
-    def average(self) -> float:
-        """Average KL (nats per channel and token) or NLL (nats per token) over positions of the evaluation set."""
-        return self.metrics["average"]
-
-    @property
-    def per_position(self) -> np.ndarray:
-        return np.asarray(self.metrics["per_position"])
-
-    @property
-    def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        curve = self.metrics["loss_curve"]
-        return np.asarray(curve["step"]), np.asarray(curve["loss"])
-
-
-def load_model(folder: Path | str, device: str = "cpu") -> models.SequenceModel:
-    """The model of a run folder's last checkpoint, in eval mode (chapter 05 measures trained models)."""
-    ckpt = load_checkpoint(Path(folder))
-    model = models.build_model(models.ModelConfig.from_dict(ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
-
-
-def load_run(folder: Path | str) -> Run:
-    path = Path(folder) / "metrics.json"
-    return Run(Path(folder), json.loads(path.read_text()))
-
-
-def git_revision() -> str:
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 @torch.no_grad()
@@ -390,7 +205,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     folder = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
     if (folder / "metrics.json").is_file():
         run = load_run(folder)
-        _same_run(run.metrics["config"], cfg, folder)
+        runs.check_same_run(run.metrics["config"], cfg, folder)
         return run
     rank, world, device = _distributed(cfg)
     resuming = (folder / "checkpoint.pt").is_file() or (folder / "config.json").is_file()
@@ -402,7 +217,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     losses: list[float] = []
     if resuming:
         ckpt = load_checkpoint(folder)
-        _same_run(ckpt["config"], cfg, folder)
+        runs.check_same_run(ckpt["config"], cfg, folder)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         schedule.load_state_dict(ckpt["scheduler"])
@@ -411,7 +226,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
         losses = ckpt["losses"].tolist()
     start = len(losses)
-    info = {"config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(), "git_revision": git_revision(),
+    info = {"config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(), "git_revision": runs.git_revision(),
             "code_digest": code_digest(cfg.task), "device": str(device), "world_size": world,
             "kernel": models.kernel_path(cfg.arch, device), "n_params": models.count_parameters(model),
             "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__}}
@@ -420,8 +235,8 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
         if rank == 0:
             rng = {"torch": torch.get_rng_state()} | ({"cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda"
                                                        else {})
-            _save(folder / "checkpoint.pt", {
-                "format": FORMAT, "step": step, "config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(),
+            runs.save_checkpoint(folder / "checkpoint.pt", {
+                "format": runs.FORMAT, "step": step, "config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(),
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": schedule.state_dict(),
                 "rng": rng, "losses": torch.tensor(losses, dtype=torch.float64)})
 
@@ -470,30 +285,20 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     if rank == 0:
         per_position, stderr = evaluate(model, task, cfg)
         hs = state.history_state(model.cfg)
-        curve = _binned(np.asarray(losses))
+        curve = runs.binned_curve(np.asarray(losses))
         metrics = info | {
             "metric": task.metric, "average": float(per_position.mean()), "per_position": per_position.tolist(),
             "per_position_se": stderr.tolist(), "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 20):])),
             "loss_curve": curve, "steps_this_call": cfg.steps - start, "train_s": train_s,
             "tokens_per_s": (cfg.steps - start) * tokens_per_step / max(train_s, 1e-9),
             "history_state": {"what": hs.what, "fixed": hs.fixed, "per_token": hs.per_token,
-                              "at_seq_len": hs.at(cfg.seq_len),
+                              "max_tokens": hs.max_tokens, "at_seq_len": hs.at(cfg.seq_len),
                               "measured_at_seq_len": state.measured_state(model, cfg.seq_len)},
         }
         cache.atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=1).encode())
     if world > 1:
         torch.distributed.barrier()
     return load_run(folder)
-
-
-def _binned(losses: np.ndarray, points: int = 500) -> dict[str, list]:
-    """The loss curve as at most ``points`` means over equal bins of steps (step = the bin's last step)."""
-    if len(losses) == 0:
-        return {"step": [], "loss": []}
-    width = max(1, math.ceil(len(losses) / points))
-    edges = np.arange(0, len(losses), width)
-    means = np.add.reduceat(losses, edges) / np.diff(np.append(edges, len(losses)))
-    return {"step": np.minimum(edges + width, len(losses)).tolist(), "loss": means.tolist()}
 
 
 def main(argv: list[str] | None = None) -> None:

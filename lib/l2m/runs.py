@@ -1,0 +1,148 @@
+"""Run folders of chapter 04: where a training run lives, its checkpoint and its metrics.
+
+A run lives in a folder (by default ``<cache>/runs/<arch>-<size>-<task>-L<seq_len>-<key>``, see
+``train.default_run_dir``: keyed by the whole configuration and the code, so chapter 05 finds
+and reuses finished runs):
+
+- ``checkpoint.pt``: model, optimiser, scheduler, RNG state, loss history and both configs,
+  written atomically and read back with ``torch.load(weights_only=True)``;
+- ``metrics.json``: parameters, git revision, loss curve, final average KL or NLL, its value per
+  position on a fixed evaluation set, history-state size; its presence marks a finished run.
+
+A missing or unreadable checkpoint, or a folder that holds another run, is a
+:class:`CheckpointError`, never a silent restart.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from . import cache, models
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+FORMAT = 1  # checkpoint layout version
+_NOT_IDENTITY = ("run_dir", "checkpoint_every", "device")  # do not change what a run computes
+
+
+def identity(cfg: TrainConfig | dict[str, Any]) -> dict[str, Any]:
+    """The fields that determine what a run computes (those irrelevant to its task or arch left out)."""
+    values = dict(cfg) if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    unused = ("corpus", "tokenizer") if values.get("task") == "gaussian" else ("layers", "family", "channels")
+    by_arch = {"gpt2": ("d_state", "window", "position_embedding"),  # GPT2 always has its own positions
+               "swa": ("d_state",)}  # d_state is an SSM width
+    unused += by_arch.get(values.get("arch"), ("window",))  # SSMs: no attention window
+    return {k: v for k, v in values.items() if k not in _NOT_IDENTITY + unused}
+
+
+class CheckpointError(RuntimeError):
+    """A run folder that cannot be resumed: missing or corrupt checkpoint, or another run's folder."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"CheckpointError: {self}"]
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    cache.atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(folder: Path) -> dict[str, Any]:
+    """The checkpoint of a run folder, read with ``weights_only=True``; a clear error if missing or corrupt."""
+    path = folder / "checkpoint.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{folder} holds a run but no checkpoint.pt: it cannot be resumed, and it is not "
+                              "restarted over the old run; delete the folder to start again")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        missing = {"format", "step", "config", "model", "optimizer", "scheduler", "rng", "losses"} - set(payload)
+    except Exception as error:  # noqa: BLE001 - any failure to read is the same for the reader
+        raise CheckpointError(f"{path} is unreadable ({type(error).__name__}: {str(error)[:200]}); delete the "
+                              "run folder to start again") from None
+    if missing or payload["format"] != FORMAT:
+        raise CheckpointError(f"{path} is not a checkpoint of this version (missing {sorted(missing)}); delete the "
+                              "run folder to start again")
+    return payload
+
+
+def check_same_run(stored: dict[str, Any], cfg: TrainConfig | dict[str, Any], folder: Path) -> None:
+    mine, theirs = identity(cfg), identity(stored)
+    diff = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    if diff:
+        k = diff[0]
+        raise CheckpointError(f"{folder} holds another run ({k} = {theirs.get(k)!r}, not {mine.get(k)!r}); use another "
+                              "run_dir, or '' for the folder keyed by the parameters")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run: its folder and the contents of its ``metrics.json``."""
+
+    folder: Path
+    metrics: dict[str, Any]
+
+    @property
+    def config(self) -> TrainConfig:
+        from .train import TrainConfig  # the run's parameters, as chapter 04 takes them
+
+        return TrainConfig(**self.metrics["config"])
+
+    @property
+    def average(self) -> float:
+        """Average KL (nats per channel and token) or NLL (nats per token) over positions of the evaluation set."""
+        return self.metrics["average"]
+
+    @property
+    def per_position(self) -> np.ndarray:
+        return np.asarray(self.metrics["per_position"])
+
+    @property
+    def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        curve = self.metrics["loss_curve"]
+        return np.asarray(curve["step"]), np.asarray(curve["loss"])
+
+
+def load_model(folder: Path | str, device: str = "cpu") -> models.SequenceModel:
+    """The model of a run folder's last checkpoint, in eval mode (chapter 05 measures trained models)."""
+    ckpt = load_checkpoint(Path(folder))
+    model = models.build_model(models.ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()
+
+
+def load_run(folder: Path | str) -> Run:
+    path = Path(folder) / "metrics.json"
+    return Run(Path(folder), json.loads(path.read_text()))
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def binned_curve(losses: np.ndarray, points: int = 500) -> dict[str, list]:
+    """The loss curve as at most ``points`` means over equal bins of steps (step = the bin's last step)."""
+    if len(losses) == 0:
+        return {"step": [], "loss": []}
+    width = max(1, math.ceil(len(losses) / points))
+    edges = np.arange(0, len(losses), width)
+    means = np.add.reduceat(losses, edges) / np.diff(np.append(edges, len(losses)))
+    return {"step": np.minimum(edges + width, len(losses)).tolist(), "loss": means.tolist()}

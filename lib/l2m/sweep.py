@@ -1,0 +1,176 @@
+"""The training sweep of chapter 05: chapter 04 executed with papermill over a grid of runs.
+
+The paper's evidence for the L2M condition is a comparison across architectures, sizes and
+lengths (Sec. 5, Figs. 4 and 5). Chapter 04 trains one run; this module expands a *grid* into
+chapter-04 parameter sets and executes ``book/04_train.ipynb`` once per set that has no
+finished run yet, so the sweep is the very notebook a reader can re-run by hand:
+
+    grid = [{"arch": ["gpt2", "mamba2"], "layers": [2, 3, 4]},
+            {"arch": "mamba", "layers": [2, 3, 4], "position_embedding": [True, False]}]
+
+Each entry maps chapter-04 parameters to a value or a list of values (every combination of
+the lists is one run); the settings shared by every run (steps, channels, ...) sit beside the
+grid in chapter 05's parameters. ``tokens_per_step`` keeps the tokens of a step equal across
+lengths (batch = tokens_per_step / L) unless an entry sets ``batch``.
+
+A run is found by its folder (``train.default_run_dir``: keyed by every parameter and the
+code), so a finished run is reused, never re-trained, and an interrupted one resumes from its
+checkpoint. The executed chapter-04 notebooks are kept beside the runs, under
+``<cache>/sweep/``, one per run folder, for a reader who wants a run's own pages.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import itertools
+import os
+import queue
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm import tqdm
+
+from . import cache, runs, train
+from .params import ParameterError, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN_NOTEBOOK = ROOT / "book" / "04_train.ipynb"
+SHARED = ("size", "channels", "steps", "batch", "lr", "warmup", "eval_sequences", "seed", "device", "dtype")
+# chapter-04 parameters a grid entry may name (all of TrainConfig but where its files go)
+GRID_KEYS = tuple(f.name for f in dataclasses.fields(train.TrainConfig) if f.name != "run_dir")
+
+
+def check_grid(grid: Any) -> tuple[dict[str, Any], ...]:
+    """A grid as a tuple of dicts; raises ValueError naming the first bad entry or key."""
+    if isinstance(grid, dict) or not isinstance(grid, (list, tuple)) or not grid:
+        raise ValueError("grid must be a non-empty list of entries (dicts of chapter-04 parameters)")
+    entries = []
+    for i, entry in enumerate(grid):
+        if not isinstance(entry, dict):
+            raise ValueError(f"grid entry {i} is not a dict of chapter-04 parameters: {entry!r}")
+        unknown = sorted(set(entry) - set(GRID_KEYS))
+        if unknown:
+            raise ValueError(f"grid entry {i} names {unknown[0]!r}, not a chapter-04 parameter; those are "
+                             f"{', '.join(GRID_KEYS)}")
+        if any(isinstance(v, (list, tuple)) and not v for v in entry.values()):
+            raise ValueError(f"grid entry {i} has an empty list of values")
+        entries.append(dict(entry))
+    return tuple(entries)
+
+
+def seq_len_of(point: dict[str, Any]) -> int:
+    """The sequence length a chapter-04 parameter set resolves to (as TrainConfig does)."""
+    if point.get("seq_len"):
+        return int(point["seq_len"])
+    return 4 ** int(point.get("layers", 3)) if point.get("task", "gaussian") == "gaussian" else 256
+
+
+def expand(grid: tuple[dict[str, Any], ...], shared: dict[str, Any], tokens_per_step: int = 0) -> list[dict]:
+    """Every run of the grid as a complete set of chapter-04 parameters, in grid order.
+
+    An entry's values override ``shared``; list values multiply out. A run with no batch (or
+    batch 0) gets ``tokens_per_step / L`` sequences a step. Each set is validated
+    against chapter 04's rules (a ParameterError names the entry) and returned with every
+    parameter filled in, so the executed notebook and this module agree on the run whatever
+    the notebook's own defaults are.
+    """
+    points: list[dict] = []
+    for i, entry in enumerate(check_grid(grid)):
+        lists = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in entry.items()}
+        for values in itertools.product(*lists.values()):
+            point = dict(shared) | dict(zip(lists, values, strict=True))
+            if not point.get("batch") and tokens_per_step:
+                point["batch"] = max(1, tokens_per_step // seq_len_of(point))
+            try:
+                cfg = validate(train.TrainConfig, **point)
+            except ParameterError as error:
+                raise ParameterError(f"grid entry {i} ({point}): {error}") from None
+            full = dataclasses.asdict(cfg)
+            full.pop("run_dir")
+            if runs.identity(full) not in [runs.identity(p) for p in points]:  # the same run twice trains once
+                points.append(full)
+    return points
+
+
+def run_folder(point: dict[str, Any]) -> Path:
+    return train.default_run_dir(validate(train.TrainConfig, **point))
+
+
+def is_finished(point: dict[str, Any]) -> bool:
+    return (run_folder(point) / "metrics.json").is_file()
+
+
+def execute(points: list[dict], notebooks: Path | None = None, progress: bool = True,
+            workers: int = 1) -> list[runs.Run]:
+    """Execute chapter 04 once per run that is not finished; return every run of ``points``, in order.
+
+    ``workers`` runs train at once, each chapter 04 in its own papermill process with
+    cpu_count / workers threads, and its own GPU where there are several (CUDA_VISIBLE_DEVICES):
+    on a 2-core CPU two one-thread runs train 1.3× faster than one two-thread run, and the
+    kernels' start-up overlaps. A failing run stops the sweep with the run and the error; its
+    partly executed notebook stays next to the others and its run folder keeps the last
+    checkpoint for a resume. Runs already training in other workers finish first.
+    """
+    notebooks = Path(notebooks or cache.cache_dir() / "sweep")
+    notebooks.mkdir(parents=True, exist_ok=True)
+    todo = [p for p in points if not is_finished(p)]
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+    bar = tqdm(total=len(todo), desc=f"sweep: {len(todo)} of {len(points)} runs to train", unit="run",
+               disable=not progress)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_execute_one, p, notebooks, slots, workers) for p in todo]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                bar.set_postfix_str(future.result(), refresh=False)  # raises the run's error
+                bar.update()
+        except BaseException:
+            for future in futures:
+                future.cancel()  # those not started yet never start
+            raise
+        finally:
+            bar.close()
+    return [runs.load_run(run_folder(p)) for p in points]
+
+
+def _execute_one(point: dict, notebooks: Path, slots: queue.Queue, workers: int) -> str:
+    """One chapter-04 run in a papermill process of its own; returns the run folder's name."""
+    import torch
+
+    folder = run_folder(point)
+    output = notebooks / f"{folder.name}.ipynb"
+    partial = output.with_suffix(".partial.ipynb")
+    parameters = output.with_suffix(".yml")
+    parameters.write_text(yaml.safe_dump(point))
+    slot = slots.get()
+    try:
+        env = dict(os.environ)
+        if workers > 1:  # share the cores (torch reads OMP_NUM_THREADS at import), one GPU per worker
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+            gpus = torch.cuda.device_count()
+            if gpus > 1:
+                env["CUDA_VISIBLE_DEVICES"] = str(slot % gpus)
+        # the kernel's start-up chatter goes to stderr; it is shown only when the run fails
+        result = subprocess.run([sys.executable, "-m", "papermill", str(TRAIN_NOTEBOOK), str(partial), "-f",
+                                 str(parameters), "--cwd", str(TRAIN_NOTEBOOK.parent), "--no-progress-bar"],
+                                env=env, capture_output=True, text=True, check=False)
+    finally:
+        slots.put(slot)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip() and "IPKernelApp" not in line]
+        raise RuntimeError(f"chapter 04 failed for {folder.name}: {' | '.join(lines[-3:])}\n"
+                           f"  partly executed notebook: {partial}")
+    os.replace(partial, output)
+    return folder.name
+
+
+def label(cfg: train.TrainConfig) -> str:
+    """A run's series name in the figures: architecture, size, and the position control where it applies."""
+    text = f"{cfg.arch} {cfg.size}"
+    if cfg.arch != "gpt2" and not cfg.position_embedding:
+        text += ", no position embedding"
+    return text
