@@ -51,7 +51,7 @@ class L2MChapter:
     steps: int = param(1000, between(1, 10**8, "optimiser steps of every run unless its entry says"))
     batch: int = param(0, between(0, 1 << 20, "sequences per step of every run unless its entry says; 0 means "
                                               "tokens_per_step / L"))
-    tokens_per_step: int = param(1024, between(0, 1 << 24, "tokens per step where batch is 0"))
+    tokens_per_step: int = param(2048, between(0, 1 << 24, "tokens per step where batch is 0"))
     lr: float = param(3e-3, between(1e-8, 1.0, "peak learning rate", integer=False))
     warmup: int = param(100, between(0, 10**8, "warm-up steps"))
     eval_sequences: int = param(128, between(1, 10**7, "held-out sequences of the per-position evaluation"))
@@ -202,15 +202,19 @@ def text_curves(finished: list[runs.Run], width: int = 8) -> tuple[np.ndarray, d
     return np.arange(len(next(iter(curves.values())))) + (width + 1) / 2, curves
 
 
-def sweep_summary(table: pd.DataFrame, caught: pd.DataFrame) -> pd.DataFrame:
+def sweep_summary(table: pd.DataFrame, caught: pd.DataFrame, blind: pd.Series) -> pd.DataFrame:
     """Per run label: state size, rise of the average KL from the shortest to the longest L, last-quarter
-    KL and captured fraction at the longest L — what the paper's claims are read from (Fig. 4)."""
+    KL, the average KL over the exact position-blind cap (``blind``: average KL by L) at every L, and the
+    captured fraction at the longest L — what the paper's claims are read from (Fig. 4)."""
     rows = []
     for name, group in table.groupby("label", sort=False):
         first, last = group.iloc[0], group.iloc[-1]
         quarter = max(1, int(last["L"]) // 4)
-        rows.append({"run": name, "state at longest L": int(last["state"]),
-                     f"KL at L = {int(last['L'])} / KL at L = {int(first['L'])}": last["average_kl"] / first["average_kl"],
-                     "last-quarter KL": float(last["run"].per_position[-quarter:].mean()),
-                     "captured fraction at longest L": float(caught[caught["label"] == name]["fraction"].iloc[-1])})
+        row = {"run": name, "state at longest L": int(last["state"]),
+               f"KL at L = {int(last['L'])} / KL at L = {int(first['L'])}": last["average_kl"] / first["average_kl"],
+               "last-quarter KL": float(last["run"].per_position[-quarter:].mean())}
+        for r in group.itertuples():  # below 1: the run uses position; a position-blind model cannot go below 1
+            row[f"KL / position-blind cap, L = {r.L}"] = r.average_kl / float(blind.loc[r.L])
+        row["captured fraction at longest L"] = float(caught[caught["label"] == name]["fraction"].iloc[-1])
+        rows.append(row)
     return pd.DataFrame(rows).set_index("run")
