@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_twopoint.py
 	$(VENV)/bin/python benchmarks/bench_lm.py
 	$(VENV)/bin/python benchmarks/bench_train.py
+	$(VENV)/bin/python benchmarks/bench_sweep.py
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

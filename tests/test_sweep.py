@@ -74,3 +74,18 @@ def test_a_failing_run_stops_the_sweep_naming_it(tmp_path, monkeypatch):
         sweep.execute([point], tmp_path / "notebooks", progress=False)
     assert len(list((tmp_path / "notebooks").glob("*.partial.ipynb"))) == 1  # kept for the reader
     assert sweep.is_finished(point)  # training itself finished; only the chapter's check after it failed
+
+
+@pytest.mark.parametrize("preset", ["quick", "default", "paper"])
+def test_every_preset_names_a_valid_grid(preset):
+    import yaml
+
+    from l2m.build import PRESETS
+
+    section = yaml.safe_load((PRESETS / f"{preset}.yml").read_text())["05_l2m"]
+    points = validate(condition.L2MChapter, **section).points()
+    gaussian = [p for p in points if p["task"] == "gaussian"]
+    # the position control: every L with Mamba has Mamba both with and without the position embedding
+    for L in {p["seq_len"] for p in gaussian if p["arch"] == "mamba"}:
+        assert {p["position_embedding"] for p in gaussian if p["arch"] == "mamba" and p["seq_len"] == L} == {True, False}
+    assert {p["arch"] for p in gaussian} == {"gpt2", "swa", "mamba", "mamba2"}
