@@ -283,7 +283,8 @@ def fits_by_ratio(m: Measurement, estimator: str, n_boot: int = 200, seed: int =
     return out
 
 
-def _model_name(value: object, allow_empty: bool = False) -> str:
+def check_model_name(value: object, allow_empty: bool = False) -> str:
+    """A scoring model name that is here (packaged, a local folder or in the local Hugging Face cache); a Rule check."""
     from .lm import available
 
     if not isinstance(value, str) or (value == "" and not allow_empty) or (value and not available(value)):
@@ -298,8 +299,8 @@ MODEL_RULE = "a packaged model ('smollm2-135m', 'gemma3-270m'), a local folder o
 class HilbergChapter:
     """Parameters of chapter 01 (book/01_hilberg.ipynb)."""
 
-    model: str = param("smollm2-135m", Rule(_model_name, MODEL_RULE, "the scoring model"))
-    second_model: str = param("gemma3-270m", Rule(lambda v: _model_name(v, True), MODEL_RULE + ", or '' to skip",
+    model: str = param("smollm2-135m", Rule(check_model_name, MODEL_RULE, "the scoring model"))
+    second_model: str = param("gemma3-270m", Rule(lambda v: check_model_name(v, True), MODEL_RULE + ", or '' to skip",
                                                    "a second model, direct estimate only"))
     corpus: str = param("books", one_of(CORPORA, "corpus of the main measurement"))
     second_corpus: str = param("wiki", one_of(("", *CORPORA), "a second corpus, or '' to skip"))

@@ -60,7 +60,7 @@ class L2MChapter:
     dtype: str = param("float32", one_of(("float32", "bfloat16"), "training precision"))
     workers: int = param(2, between(1, 256, "runs trained at once, each on cpu_count / workers threads or its own GPU"))
     captured_sequences: int = param(256, between(2, 10**7, "sequences of the captured-MI measurement"))
-    text_model: str = param("smollm2-135m", Rule(lambda v: bipartite._model_name(v, allow_empty=True),
+    text_model: str = param("smollm2-135m", Rule(lambda v: bipartite.check_model_name(v, allow_empty=True),
                                                  bipartite.MODEL_RULE + ", or '' to skip",
                                                  "scoring model of the text bipartite-MI fit"))
     text_corpus: str = param("books", one_of(CORPORA, "corpus of the text bipartite-MI fit"))
