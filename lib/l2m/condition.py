@@ -27,7 +27,7 @@ from .params import Rule, between, one_of, param
 DEFAULT_GRID = (
     {"arch": ["gpt2", "swa", "mamba2"], "layers": [2, 3, 4]},
     {"arch": "mamba", "layers": [2, 3, 4], "position_embedding": [True, False]},
-    {"arch": ["gpt2", "mamba"], "task": "text", "seq_len": 128, "steps": 200, "batch": 4},
+    {"arch": ["gpt2", "mamba"], "task": "text", "seq_len": 128, "steps": 200, "batch": 4, "lr": 3e-3},
 )
 
 
@@ -52,7 +52,7 @@ class L2MChapter:
     batch: int = param(0, between(0, 1 << 20, "sequences per step of every run unless its entry says; 0 means "
                                               "tokens_per_step / L"))
     tokens_per_step: int = param(2048, between(0, 1 << 24, "tokens per step where batch is 0"))
-    lr: float = param(3e-3, between(1e-8, 1.0, "peak learning rate", integer=False))
+    lr: float = param(1e-2, between(1e-8, 1.0, "peak learning rate", integer=False))
     warmup: int = param(100, between(0, 10**8, "warm-up steps"))
     eval_sequences: int = param(128, between(1, 10**7, "held-out sequences of the per-position evaluation"))
     seed: int = param(0, between(0, 2**31 - 1, "seed of the weights, the batches and the captured-MI samples"))
