@@ -38,6 +38,19 @@ def marginal_kl(cov: np.ndarray) -> np.ndarray:
     return np.where(np.abs(kl) < 1e-12, 0.0, kl)  # exact zeros where rounding leaves ±1e-16 (t = 1)
 
 
+def _window_regression(cov: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For positions t > k: (t, window, coefficients) of the regression of z_t on its last ``k`` tokens.
+
+    ``window`` (n−k−1, k) holds the indices t−k..t−1 and ``coefficients`` (n−k−1, k) solve
+    Σ_ww c = Σ_wt, one k×k system per position, batched.
+    """
+    t = np.arange(k + 1, len(cov))
+    window = t[:, None] - k + np.arange(k)[None, :]  # (n−k−1, k) indices of the last k tokens
+    s_ww = cov[window[:, :, None], window[:, None, :]]  # (n−k−1, k, k)
+    s_wt = cov[window, t[:, None]]  # (n−k−1, k)
+    return t, window, np.linalg.solve(s_ww, s_wt[..., None])[..., 0]
+
+
 def window_variance(cov: np.ndarray, k: int) -> np.ndarray:
     """Var(z_t | z_{t−k..t−1}): the error of the best linear predictor from the last ``k`` tokens, (L,)."""
     n = len(cov)
@@ -46,12 +59,8 @@ def window_variance(cov: np.ndarray, k: int) -> np.ndarray:
     var = np.empty(n)
     var[: k + 1] = conditional_std(cov[: k + 1, : k + 1]) ** 2  # t ≤ k: the window holds the whole past
     if n > k + 1:
-        t = np.arange(k + 1, n)
-        window = t[:, None] - k + np.arange(k)[None, :]  # (n−k−1, k) indices of the last k tokens
-        s_ww = cov[window[:, :, None], window[:, None, :]]  # (n−k−1, k, k)
-        s_wt = cov[window, t[:, None]]  # (n−k−1, k)
-        weights = np.linalg.solve(s_ww, s_wt[..., None])[..., 0]
-        var[k + 1 :] = cov[t, t] - np.einsum("nk,nk->n", s_wt, weights)
+        t, window, coefficients = _window_regression(cov, k)
+        var[k + 1 :] = cov[t, t] - np.einsum("nk,nk->n", cov[window, t[:, None]], coefficients)
     return var
 
 
@@ -70,10 +79,8 @@ def window_weights(cov: np.ndarray, k: int) -> np.ndarray:
     weights[:head, :head] = np.eye(head) - np.diag(chol)[:, None] * scipy.linalg.solve_triangular(
         chol, np.eye(head), lower=True, check_finite=False)
     if n > k + 1:
-        t = np.arange(k + 1, n)
-        window = t[:, None] - k + np.arange(k)[None, :]  # (n−k−1, k) indices of the last k tokens
-        s_ww = cov[window[:, :, None], window[:, None, :]]  # (n−k−1, k, k)
-        weights[t[:, None], window] = np.linalg.solve(s_ww, cov[window, t[:, None]][..., None])[..., 0]
+        t, window, coefficients = _window_regression(cov, k)
+        weights[t[:, None], window] = coefficients
     return np.tril(weights, -1)  # exact zeros on and above the diagonal (rounding leaves ±1e-17)
 
 
