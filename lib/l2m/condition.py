@@ -15,12 +15,14 @@ I_BP ~ L^β. This module turns the runs of the sweep (:mod:`l2m.sweep`) into the
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import bipartite, cache, captured, gaussian, models, references, runs, state, sweep
+from . import bipartite, cache, captured, gaussian, models, references, runs, state, sweep, train
 from .corpus import CORPORA
 from .params import Rule, between, one_of, param
 
@@ -31,20 +33,12 @@ DEFAULT_GRID = (
 )
 
 
-def _grid_shape(value: object) -> tuple:
-    if isinstance(value, dict) or not isinstance(value, (list, tuple)) or not value:
-        raise ValueError
-    if not all(isinstance(entry, dict) for entry in value):
-        raise ValueError
-    return tuple(value)
-
-
 @dataclass(frozen=True)
 class L2MChapter:
     """Parameters of chapter 05 (book/05_l2m.ipynb)."""
 
     # the rule checks the shape; check() names the first bad entry or key (validate keeps its message)
-    grid: tuple = param(DEFAULT_GRID, Rule(_grid_shape, "a non-empty list of dicts of chapter-04 parameters, each "
+    grid: tuple = param(DEFAULT_GRID, Rule(sweep.grid_shape, "a non-empty list of dicts of chapter-04 parameters, each "
                                                         "value a value or a list of values", "the runs of the sweep"))
     size: str = param("tiny", one_of(models.SIZE_NAMES, "model size of every run unless its grid entry says"))
     channels: int = param(8, between(1, 1024, "Gaussian channels per token"))
@@ -121,15 +115,12 @@ def captured_runs(table: pd.DataFrame, n_sequences: int, seed: int = 0, device: 
         run, seq_len = row["run"], int(row["L"])
         cov, ell = covariance(int(row["layers"]), row["family"], seq_len), seq_len // 2
 
-        def measure(run: runs.Run = run, cov: np.ndarray = cov, ell: int = ell) -> dict:
-            model = runs.load_model(run.folder, device)
-            est, se = captured.measure_captured_mi(model, cov, int(row["channels"]), ell, n_sequences, seed, device)
-            return {"measured": est, "stderr": se}
-
         # metrics.json holds the run's parameters, code digest, loss curve and evaluation: it identifies the
         # trained weights, so a run trained again into the same folder is measured again
         fingerprint = cache.key_digest({"metrics": (run.folder / "metrics.json").read_text()})
         key = {"run": fingerprint, "n_sequences": n_sequences, "seed": seed, "ell": ell, "device": device}
+        measure = functools.partial(_measure_captured, run.folder, cov, int(row["channels"]), ell, n_sequences, seed,
+                                    device)
         result = cache.load_or_compute("captured", key, measure, modules=(captured, gaussian))
         exact = float(gaussian.bipartite_mi(cov, ell))
         rows.append({"label": row["label"], "L": seq_len, "exact": exact, "measured": float(result["measured"]),
@@ -139,6 +130,13 @@ def captured_runs(table: pd.DataFrame, n_sequences: int, seed: int = 0, device: 
     out = pd.DataFrame(rows)
     out["fraction"] = out["measured"] / out["exact"]
     return out
+
+
+def _measure_captured(folder: Path, cov: np.ndarray, channels: int, ell: int, n_sequences: int, seed: int,
+                      device: str) -> dict:
+    model = runs.load_model(folder, device)
+    est, se = captured.measure_captured_mi(model, cov, channels, ell, n_sequences, seed, device)
+    return {"measured": est, "stderr": se}
 
 
 def reference_captured(lengths: list[tuple[int, int]], family: str, windows: tuple[int, ...] = (1, 4, 16)) -> pd.DataFrame:
@@ -176,12 +174,9 @@ def text_fit(model: str, corpus: str, n_docs: int, max_len: int, k_pairings: int
 
     With chapter 01's model, corpus, windows and pairings every pass is read from its score cache.
     """
-    import torch
-
     from . import lm
 
-    resolved = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
-    scorer = lm.make_scorer(model, "transformers", resolved, "float32")
+    scorer = lm.make_scorer(model, "transformers", train.resolve_device(device).type, "float32")
     m = bipartite.measure(scorer, corpus, n_docs, max_len, bipartite.RATIOS, k_pairings, seed, compression=False)
     return bipartite.fits_by_ratio(m, "vclub", n_boot=0, seed=seed)[min(bipartite.RATIOS)][0]
 

@@ -43,14 +43,20 @@ SHARED = ("size", "channels", "steps", "batch", "lr", "warmup", "eval_sequences"
 GRID_KEYS = tuple(f.name for f in dataclasses.fields(train.TrainConfig) if f.name != "run_dir")
 
 
-def check_grid(grid: Any) -> tuple[dict[str, Any], ...]:
-    """A grid as a tuple of dicts; raises ValueError naming the first bad entry or key."""
+def grid_shape(grid: Any) -> tuple[dict[str, Any], ...]:
+    """A grid as a tuple of dicts; ValueError unless it is a non-empty list of dicts."""
     if isinstance(grid, dict) or not isinstance(grid, (list, tuple)) or not grid:
         raise ValueError("grid must be a non-empty list of entries (dicts of chapter-04 parameters)")
-    entries = []
     for i, entry in enumerate(grid):
         if not isinstance(entry, dict):
             raise ValueError(f"grid entry {i} is not a dict of chapter-04 parameters: {entry!r}")
+    return tuple(grid)
+
+
+def check_grid(grid: Any) -> tuple[dict[str, Any], ...]:
+    """A grid as a tuple of dicts; raises ValueError naming the first bad entry or key."""
+    entries = []
+    for i, entry in enumerate(grid_shape(grid)):
         unknown = sorted(set(entry) - set(GRID_KEYS))
         if unknown:
             raise ValueError(f"grid entry {i} names {unknown[0]!r}, not a chapter-04 parameter; those are "
@@ -59,13 +65,6 @@ def check_grid(grid: Any) -> tuple[dict[str, Any], ...]:
             raise ValueError(f"grid entry {i} has an empty list of values")
         entries.append(dict(entry))
     return tuple(entries)
-
-
-def seq_len_of(point: dict[str, Any]) -> int:
-    """The sequence length a chapter-04 parameter set resolves to (as TrainConfig does)."""
-    if point.get("seq_len"):
-        return int(point["seq_len"])
-    return 4 ** int(point.get("layers", 3)) if point.get("task", "gaussian") == "gaussian" else 256
 
 
 def expand(grid: tuple[dict[str, Any], ...], shared: dict[str, Any], tokens_per_step: int = 0) -> list[dict]:
@@ -78,19 +77,22 @@ def expand(grid: tuple[dict[str, Any], ...], shared: dict[str, Any], tokens_per_
     the notebook's own defaults are.
     """
     points: list[dict] = []
+    seen: list[dict] = []
     for i, entry in enumerate(check_grid(grid)):
         lists = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in entry.items()}
         for values in itertools.product(*lists.values()):
             point = dict(shared) | dict(zip(lists, values, strict=True))
-            if not point.get("batch") and tokens_per_step:
-                point["batch"] = max(1, tokens_per_step // seq_len_of(point))
             try:
                 cfg = validate(train.TrainConfig, **point)
+                if not point.get("batch") and tokens_per_step:  # TrainConfig resolved seq_len (4**layers, ...)
+                    point["batch"] = max(1, tokens_per_step // cfg.seq_len)
+                    cfg = validate(train.TrainConfig, **point)
             except ParameterError as error:
                 raise ParameterError(f"grid entry {i} ({point}): {error}") from None
             full = dataclasses.asdict(cfg)
             full.pop("run_dir")
-            if runs.identity(full) not in [runs.identity(p) for p in points]:  # the same run twice trains once
+            if runs.identity(full) not in seen:  # the same run named twice trains once
+                seen.append(runs.identity(full))
                 points.append(full)
     return points
 
@@ -116,14 +118,15 @@ def execute(points: list[dict], notebooks: Path | None = None, progress: bool = 
     """
     notebooks = Path(notebooks or cache.cache_dir() / "sweep")
     notebooks.mkdir(parents=True, exist_ok=True)
-    todo = [p for p in points if not is_finished(p)]
+    folders = [run_folder(p) for p in points]
+    todo = [(p, f) for p, f in zip(points, folders, strict=True) if not (f / "metrics.json").is_file()]
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
         slots.put(slot)
     bar = tqdm(total=len(todo), desc=f"sweep: {len(todo)} of {len(points)} runs to train", unit="run",
                disable=not progress)
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_execute_one, p, notebooks, slots, workers) for p in todo]
+        futures = [pool.submit(_execute_one, p, f, notebooks, slots, workers) for p, f in todo]
         try:
             for future in concurrent.futures.as_completed(futures):
                 bar.set_postfix_str(future.result(), refresh=False)  # raises the run's error
@@ -134,14 +137,13 @@ def execute(points: list[dict], notebooks: Path | None = None, progress: bool = 
             raise
         finally:
             bar.close()
-    return [runs.load_run(run_folder(p)) for p in points]
+    return [runs.load_run(f) for f in folders]
 
 
-def _execute_one(point: dict, notebooks: Path, slots: queue.Queue, workers: int) -> str:
-    """One chapter-04 run in a papermill process of its own; returns the run folder's name."""
+def _execute_one(point: dict, folder: Path, notebooks: Path, slots: queue.Queue, workers: int) -> str:
+    """One chapter-04 run (its run folder ``folder``) in a papermill process of its own; returns the folder's name."""
     import torch
 
-    folder = run_folder(point)
     output = notebooks / f"{folder.name}.ipynb"
     partial = output.with_suffix(".partial.ipynb")
     parameters = output.with_suffix(".yml")
