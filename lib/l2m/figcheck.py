@@ -55,11 +55,11 @@ def remote_resources(soup: BeautifulSoup, page_url: str) -> list[str]:
     return [ref for ref in refs if urlsplit(urljoin(page_url, ref)).netloc != host]
 
 
-def check_math(page: Path, soup: BeautifulSoup, dom: str) -> list[str]:
+def check_math(page: Path, soup: BeautifulSoup, dom: BeautifulSoup) -> list[str]:
     """Problems with the typeset math of one page, ``soup`` being its HTML as built and ``dom``
     the page after its scripts ran; prints one verdict line."""
     expected = len(math_elements(soup))
-    maths = math_elements(BeautifulSoup(dom, "html.parser"))
+    maths = math_elements(dom)
     typeset = sum(1 for m in maths if m.find("mjx-container") is not None)
     errors = sum(1 for m in maths if m.find("mjx-merror") is not None)
     ok = typeset == expected and len(maths) == expected and errors == 0
@@ -129,9 +129,10 @@ def check_pages(html_dir: Path, pages: list[Path], must_have_figure: set[Path]) 
                     print(f"[figures] {page}: {drawn}/{expected} drawn {status}", flush=True)
                     if drawn != expected:
                         problems.append(f"{page}: {drawn} of {expected} figures drawn")
+                rendered = BeautifulSoup(dom, "html.parser")
                 if has_math:
-                    problems += check_math(page, soup, dom)
-                added = sorted(set(remote_resources(BeautifulSoup(dom, "html.parser"), url)) - set(remote))
+                    problems += check_math(page, soup, rendered)
+                added = sorted(set(remote_resources(rendered, url)) - set(remote))
                 if added:
                     problems.append(f"{page}: its scripts load from another host: {', '.join(added)}")
     finally:
