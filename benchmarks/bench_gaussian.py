@@ -10,13 +10,12 @@
 """
 from __future__ import annotations
 
-import json
-import resource
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from child import report, run_child  # benchmarks/child.py: peak memory in a fresh process
 
 
 def timed(fn, repeat: int = 1):
@@ -65,13 +64,11 @@ def layer7_child() -> None:
 
     cov, build_s = timed(lambda: gaussian.covariance(7, "power"))
     mi, mi_s = timed(lambda: gaussian.bipartite_mi(cov, len(cov) // 2))
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"build_s": build_s, "mi_s": mi_s, "mi": mi, "peak_gb": peak_gb}))
+    report({"build_s": build_s, "mi_s": mi_s, "mi": mi})
 
 
 def bench_layer7() -> None:
-    out = subprocess.run([sys.executable, __file__, "--layer7-child"], capture_output=True, text=True, check=True)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = run_child(__file__, "--layer7-child")
     print(f"[layer 7] L = 16384: covariance {r['build_s']:.1f} s, equal-split I_BP {r['mi_s']:.1f} s "
           f"(= {r['mi']:.2f} nats), peak memory {r['peak_gb']:.1f} GB of the 24 GB machine")
 

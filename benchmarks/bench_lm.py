@@ -11,13 +11,12 @@
 """
 from __future__ import annotations
 
-import json
-import resource
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from child import report, run_child  # benchmarks/child.py: peak memory in a fresh process
 
 
 def bench_plan() -> None:
@@ -63,12 +62,11 @@ def gemma_child() -> None:
     start = time.perf_counter()
     scorer.score([ids])
     seconds = time.perf_counter() - start
-    print(json.dumps({"peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "seconds": seconds}))
+    report({"seconds": seconds})
 
 
 def bench_gemma_memory() -> None:
-    out = subprocess.run([sys.executable, __file__, "--gemma-child"], capture_output=True, text=True, check=True)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = run_child(__file__, "--gemma-child")
     print(f"[memory] gemma3-270m fp32, one 2048-token sequence: peak {r['peak_gb']:.2f} GB (target < 4 GB), "
           f"{2048 / r['seconds']:.0f} tok/s")
 
