@@ -129,9 +129,11 @@ class ModelConfig:
 
 
 def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 0, vocab_size: int = 0,
-                 position_embedding: bool = True, d_state: int = 0, window: int = 0) -> ModelConfig:
-    """The :class:`ModelConfig` of a named size; ``d_state`` > 0 overrides the size's SSM state and
-    ``window`` > 0 the size's attention window (swa); both are 0 where they do not apply."""
+                 position_embedding: bool = True, d_state: int = 0, window: int = 0, n_layer: int = 0,
+                 d_model: int = 0, expand: int = 0, d_conv: int = 0) -> ModelConfig:
+    """The :class:`ModelConfig` of a named size; a value > 0 overrides the size's: ``d_state`` (SSMs),
+    ``window`` (swa), ``n_layer``, ``d_model``, and the SSMs' ``expand`` and ``d_conv``. Chapter 05
+    shrinks SSM states with them (Sec. 5: a state below what the data asks for)."""
     if arch not in SIZES:
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
     if size not in SIZES[arch]:
@@ -139,10 +141,18 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     s = SIZES[arch][size]
-    return ModelConfig(arch=arch, task=task, n_layer=s.n_layer, d_model=s.d_model, max_len=seq_len,
+    ssm = arch not in ATTENTION_ARCHS
+    d_model = d_model or s.d_model
+    head_dim = s.head_dim
+    if arch == "mamba2" and head_dim and (expand or 2) * d_model % head_dim:
+        head_dim = math.gcd(head_dim, (expand or 2) * d_model)  # Mamba2Config: heads · head_dim = expand · d_model
+    if arch in ATTENTION_ARCHS and d_model % s.n_head:
+        raise ValueError(f"d_model = {d_model} is not a multiple of {arch} {size}'s {s.n_head} heads")
+    return ModelConfig(arch=arch, task=task, n_layer=n_layer or s.n_layer, d_model=d_model, max_len=seq_len,
                        channels=channels if task == "gaussian" else 0, vocab_size=vocab_size if task == "text" else 0,
                        n_head=s.n_head, d_state=(d_state or s.d_state) if arch not in ATTENTION_ARCHS else 0,
-                       head_dim=s.head_dim, window=(window or s.window) if arch == "swa" else 0,
+                       head_dim=head_dim, window=(window or s.window) if arch == "swa" else 0,
+                       expand=(expand or 2) if ssm else 2, d_conv=(d_conv or 4) if ssm else 4,
                        position_embedding=position_embedding or arch == "gpt2")
 
 

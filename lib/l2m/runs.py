@@ -40,9 +40,12 @@ def identity(cfg: TrainConfig | dict[str, Any]) -> dict[str, Any]:
     """The fields that determine what a run computes (those irrelevant to its task or arch left out)."""
     values = dict(cfg) if isinstance(cfg, dict) else dataclasses.asdict(cfg)
     unused = ("corpus", "tokenizer") if values.get("task") == "gaussian" else ("layers", "family", "channels")
-    by_arch = {"gpt2": ("d_state", "window", "position_embedding"),  # GPT2 always has its own positions
-               "swa": ("d_state",)}  # d_state is an SSM width
+    attention_only = ("d_state", "expand", "d_conv")  # SSM widths
+    by_arch = {"gpt2": attention_only + ("window", "position_embedding"),  # GPT2 always has its own positions
+               "swa": attention_only}
     unused += by_arch.get(values.get("arch"), ("window",))  # SSMs: no attention window
+    # widths left at 0 keep the size's value: leave them out, so runs keyed before they existed keep their keys
+    unused += tuple(k for k in ("n_layer", "d_model", "expand", "d_conv") if not values.get(k))
     return {k: v for k, v in values.items() if k not in _NOT_IDENTITY + unused}
 
 

@@ -70,6 +70,10 @@ class TrainConfig:
     d_state: int = param(0, between(0, 4096, "SSM state per channel; 0 keeps the size's value"))
     window: int = param(0, between(0, 65536, "swa: attention window in tokens, the query included; 0 keeps the "
                                              "size's value"))
+    n_layer: int = param(0, between(0, 256, "layers; 0 keeps the size's value"))
+    d_model: int = param(0, between(0, 1 << 16, "model width; 0 keeps the size's value"))
+    expand: int = param(0, between(0, 16, "SSMs: inner width d_inner = expand · d_model; 0 keeps 2"))
+    d_conv: int = param(0, between(0, 64, "SSMs: causal convolution width (1: none); 0 keeps 4"))
     steps: int = param(4000, between(1, 10**8, "optimiser steps"))
     batch: int = param(16, between(1, 1 << 20, "sequences per step (all GPUs together)"))
     lr: float = param(3e-3, between(1e-8, 1.0, "peak learning rate of AdamW", integer=False))
@@ -137,7 +141,8 @@ def build(cfg: TrainConfig, task: GaussianTask | TextTask) -> models.SequenceMod
     """The run's model, initialised from ``cfg.seed``."""
     mcfg = models.model_config(cfg.arch, cfg.size, cfg.task, cfg.seq_len, channels=cfg.channels,
                                vocab_size=getattr(task, "vocab_size", 0), position_embedding=cfg.position_embedding,
-                               d_state=cfg.d_state, window=cfg.window)
+                               d_state=cfg.d_state, window=cfg.window, n_layer=cfg.n_layer, d_model=cfg.d_model,
+                               expand=cfg.expand, d_conv=cfg.d_conv)
     torch.manual_seed(cfg.seed)
     return models.build_model(mcfg)
 

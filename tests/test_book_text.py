@@ -1,0 +1,55 @@
+"""Every measured number in a chapter's text is glued from the computation, never typed.
+
+A decimal number in a markdown cell must sit inside a MyST-NB ``{glue:...}`` role, be part of a
+reference to the paper (``Sec. 4.4``, ``eq. B.5``, ``Table F.1``, ``Appx. A.II``), or be one of the
+few definitions listed in :data:`ALLOWED` (constants of a formula, not measurements).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
+
+GLUE = re.compile(r"\{glue(?::\w+)?\}`[^`]*`")  # {glue:text}`name:.3f`, {glue}`name`
+REFERENCE = re.compile(r"\b(?:Sec|Secs|Fig|Figs|eq|eqs|Eq|Eqs|Table|Appx|Appendix|Thm|Def|Lemma)\.?\s+[A-Z]?\d+(?:\.\d+)*"
+                       r"(?:\s*[–-]\s*[A-Z]?\d+(?:\.\d+)*)?")
+LINK_OR_CODE = re.compile(r"`[^`]*`|\]\([^)]*\)|https?://\S+")  # inline code, link targets (2503.04725)
+DECIMAL = re.compile(r"(?<![\w.])\d*\.\d+(?![\w.])")
+
+# Definitions, not measurements: a number here is part of a formula or a name, the same at every preset.
+ALLOWED = {
+    "1.x",  # Jupyter Book 1.x
+}
+
+
+def typed_decimals(text: str) -> list[str]:
+    """Decimal numbers in ``text`` that are neither glued, nor a reference to the paper, nor allowed."""
+    for pattern in (GLUE, LINK_OR_CODE, REFERENCE):
+        text = pattern.sub(" ", text)
+    for allowed in ALLOWED:
+        text = text.replace(allowed, " ")
+    return DECIMAL.findall(text)
+
+
+def markdown_cells(notebook: Path) -> list[str]:
+    cells = json.loads(notebook.read_text())["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+
+
+def test_the_rule_catches_typed_numbers_and_spares_glued_ones() -> None:
+    assert typed_decimals("vCLUB gives β = 0.654 here") == ["0.654"]
+    assert typed_decimals("β = {glue:text}`ch01-beta:.3f` (Sec. 4.4, eq. B.15, Table F.1)") == []
+    assert typed_decimals("arXiv [link](https://arxiv.org/abs/2503.04725) and `lr = 1e-2`") == []
+    assert typed_decimals("a fraction of .5 and 12.5 %") == [".5", "12.5"]
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_no_typed_decimal_in_chapter_text(notebook: Path) -> None:
+    found = {n for text in markdown_cells(notebook) for n in typed_decimals(text)}
+    assert not found, (f"{notebook.name}: decimal numbers typed in the text ({', '.join(sorted(found))}): glue them "
+                       f"from the cell that computes them, or read the paper's from l2m.paper")
