@@ -24,6 +24,7 @@ DECIMAL = re.compile(r"(?<![\w.])\d*\.\d+(?![\w.])")
 # Definitions, not measurements: a number here is part of a formula or a name, the same at every preset.
 ALLOWED = {
     "1.x",  # Jupyter Book 1.x
+    "LLaMA 3.1", "LLaMA-3.1",  # the model family's name (chapter 01)
 }
 
 

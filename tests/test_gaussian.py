@@ -201,3 +201,38 @@ def test_sampler_on_cuda_matches_cpu():
     z = eps_batch.targets.cpu()
     eps = torch.linalg.solve_triangular(cpu.chol, z, upper=False)
     assert torch.allclose(cpu.chol @ eps - cpu.std * eps, eps_batch.mean.cpu(), atol=1e-10)
+
+
+def test_averaged_two_point_mi_matches_a_loop_and_the_review_values():
+    """Review numbers (SPEC §7), L = 1024: the families share only the antipodal pair's two-point MI."""
+    expected = {"power": (2.35e-2, 2.06e-2, 1.69e-2), "log": (2.24e-3, 2.17e-4, 2.36e-6)}  # d = 4, 16, 256
+    antipodal = []
+    for family in gaussian.FAMILIES:
+        cov = gaussian.covariance(5, family)
+        got = gaussian.averaged_two_point_mi(cov, np.array([4, 16, 256]))
+        np.testing.assert_allclose(got, expected[family], rtol=6e-3)
+        for d in (1, 3, 64, 1000):  # brute force: one pair at a time
+            loop = np.mean([gaussian.two_point_mi(cov, i, i + d) for i in range(len(cov) - d)])
+            assert gaussian.averaged_two_point_mi(cov, d) == pytest.approx(loop, rel=1e-12)
+        antipodal.append(gaussian.averaged_two_point_mi(cov, len(cov) - 1))
+    assert antipodal[0] == pytest.approx(2.842e-6, rel=1e-3) and antipodal[0] == pytest.approx(antipodal[1], rel=1e-12)
+
+
+def test_averaged_two_point_mi_rejects_bad_distances_and_scales_any_covariance():
+    cov = gaussian.covariance(2)
+    with pytest.raises(ValueError, match="from 1 to 15"):
+        gaussian.averaged_two_point_mi(cov, 16)
+    with pytest.raises(ValueError, match="from 1 to 15"):
+        gaussian.averaged_two_point_mi(cov, np.array([0, 1]))
+    scale = np.diag(np.linspace(0.5, 2.0, len(cov)))  # MI is invariant to rescaling each variable
+    d = np.arange(1, 16)
+    np.testing.assert_allclose(gaussian.averaged_two_point_mi(scale @ cov @ scale, d),
+                               gaussian.averaged_two_point_mi(cov, d), rtol=1e-12)
+
+
+def test_chapter_two_point_profiles(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    profiles = gaussian.chapter_two_point_profiles(3)
+    assert list(profiles["distance"]) == list(range(1, 64))
+    assert profiles["power"][-1] == pytest.approx(profiles["log"][-1], rel=1e-12)  # the antipodal pair
+    assert np.all(profiles["power"][:-1] != profiles["log"][:-1])

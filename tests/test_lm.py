@@ -92,3 +92,17 @@ def test_vllm_scores_match_transformers(smollm2):
     sequences = [np.array(encode(smollm2, t)) for t in TEXTS]
     for a, b in zip(vllm_scorer.score(sequences), smollm2.score(sequences)):
         assert np.allclose(a, b, atol=2e-2)
+
+
+def test_bf16_model_projects_onto_the_vocabulary_in_fp32():
+    scorer = lm.TransformersScorer("smollm2-135m", dtype="bfloat16", vocab_chunk=5)
+    ids = encode(scorer, TEXTS[0])
+    got = scorer.score([np.array(ids)])[0]
+    with torch.no_grad():
+        hidden = scorer.model.base_model(torch.tensor([[scorer.bos_id, *ids]])).last_hidden_state[0, :-1]  # (T, H) bf16
+        weight = scorer.model.get_output_embeddings().weight  # (V, H) bf16
+        fp32 = torch.log_softmax((hidden.float() @ weight.float().T).double(), -1)
+        bf16 = torch.log_softmax((hidden @ weight.T).double(), -1)  # the projection rounded to bf16 first
+    pick = torch.arange(len(ids)), torch.tensor(ids)
+    assert np.allclose(got, fp32[pick].numpy(), atol=1e-5)
+    assert np.abs(got - bf16[pick].numpy()).max() > 1e-3  # bf16 logits are off by up to ~0.06 nats

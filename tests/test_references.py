@@ -117,3 +117,39 @@ def test_minimal_state_table(state_table):
 def test_state_grows_sublinearly(state_table, fraction):
     fit = references.state_growth_fit(state_table, fraction)
     assert 0.5 < fit.exponent < 1  # ≈ 0.77: like I_BP (β = log₄3 ≈ 0.79), below a state that grows with L
+
+
+def _projected_mi(a: np.ndarray, cov: np.ndarray, ell: int) -> float:
+    """I(A X; Y) in nats for jointly Gaussian X = z[:ell], Y = z[ell:] and a state matrix A (k, ell)."""
+    sxx, sxy, syy = cov[:ell, :ell], cov[:ell, ell:], cov[ell:, ell:]
+    szz, szy = a @ sxx @ a.T, a @ sxy
+    joint = np.block([[szz, szy], [szy.T, syy]])
+    return 0.5 * (np.linalg.slogdet(szz)[1] + np.linalg.slogdet(syy)[1] - np.linalg.slogdet(joint)[1])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_linear_state_bound_is_the_best_linear_projection(k):
+    """Brute force on a small covariance: no k-number linear state carries more than the bound, and the
+    best one found by optimising A from many random starts reaches it."""
+    import scipy.optimize
+
+    cov, ell = gaussian.covariance(2, "power")[:8, :8], 4
+    bound = references.linear_state_bound(cov, ell, k)
+    rng = np.random.default_rng(k)
+    random_mi = [_projected_mi(rng.normal(size=(k, ell)), cov, ell) for _ in range(2000)]
+    assert max(random_mi) <= bound + 1e-10
+    best = max(-scipy.optimize.minimize(lambda v: -_projected_mi(v.reshape(k, ell), cov, ell),
+                                        rng.normal(size=k * ell)).fun for _ in range(5))
+    assert best == pytest.approx(bound, rel=1e-6)
+    assert references.linear_state_bound(cov, ell, ell) == pytest.approx(gaussian.bipartite_mi(cov, ell), rel=1e-10)
+
+
+def test_linear_state_bound_pools_channels_and_matches_the_papers_fractions():
+    cov = gaussian.covariance(3, "power")  # L = 64
+    full = gaussian.bipartite_mi(cov, 32)
+    fractions = [references.linear_state_bound(cov, 32, k) / full for k in (1, 2, 4, 8, 16)]
+    assert np.round(fractions, 2).tolist() == [0.13, 0.25, 0.47, 0.88, 1.00]
+    # two channels: 2k numbers carry exactly twice what k numbers carry in one
+    assert references.linear_state_bound(cov, 32, 8, channels=2) == pytest.approx(
+        2 * references.linear_state_bound(cov, 32, 4))
+    assert references.linear_state_bound(cov, 32, 10**6, channels=3) == pytest.approx(3 * full, rel=1e-10)

@@ -2,7 +2,7 @@
 executes chapter 04 through papermill once per unfinished run, then reuses it."""
 import pytest
 
-from l2m import condition, sweep, train
+from l2m import condition, models, references, state, sweep, train
 from l2m.params import ParameterError, validate
 
 SHARED = {"size": "tiny", "channels": 2, "steps": 150, "warmup": 10, "eval_sequences": 8, "device": "cpu"}
@@ -43,12 +43,49 @@ def test_a_bad_grid_is_one_clear_error(grid, message):
         validate(condition.L2MChapter, grid=grid)
 
 
-def test_the_default_grid_is_valid_and_has_the_position_control():
-    points = validate(condition.L2MChapter).points()
-    mamba = {(p["seq_len"], p["position_embedding"]) for p in points if p["arch"] == "mamba" and p["task"] == "gaussian"}
-    lengths = {p["seq_len"] for p in points if p["task"] == "gaussian"}
-    assert mamba == {(L, pe) for L in lengths for pe in (True, False)}  # Mamba with and without, at every L
-    assert {p["task"] for p in points} == {"gaussian", "text"}
+def test_the_default_grid_spans_the_minimal_state_and_has_the_three_series():
+    cfg = validate(condition.L2MChapter)
+    points, series = cfg.points(), cfg.series()
+    minimal = references.minimal_state_dim(condition.covariance(3, "power"), 32) * cfg.channels  # at L = 64
+    ssm = [p for p in points if p["arch"] in ("mamba", "mamba2") and p["seq_len"] == 64]
+    states = [state.history_state(_model_config(p)).at(64) for p in ssm]
+    assert min(states) < minimal / 2 and max(states) > 10 * minimal  # from well below to well above
+    named = {}
+    for p in points:
+        for name in series.get(sweep.run_folder(p).name, ()):
+            named.setdefault(name, []).append(p["seq_len"])
+    assert {k: sorted(v) for k, v in named.items()} == {n: [16, 64, 256] for n in ("fixed state", "state grown like L^β",
+                                                                                  "gpt2")}
+
+
+def _model_config(p):
+    return models.model_config(p["arch"], p["size"], "gaussian", p["seq_len"], channels=p["channels"],
+                               d_state=p["d_state"], n_layer=p["n_layer"], d_model=p["d_model"], expand=p["expand"],
+                               d_conv=p["d_conv"], window=p["window"])
+
+
+def test_a_grown_state_grows_like_l_to_the_beta_counted_in_the_transformers_cache():
+    entry = {"arch": "mamba", "n_layer": 1, "d_model": 4, "expand": 1, "d_conv": 2, "d_state": 2,
+             "layers": [2, 3, 4], "grow": "d_state"}
+    points = sweep.expand([entry], SHARED)
+    assert [p["d_state"] for p in points] == [2, round(2 * 4**0.79), round(2 * 16**0.79)] == [2, 6, 18]
+    for p in points:
+        model = models.build_model(_model_config(p))
+        cache = state.measured_state(model, p["seq_len"])
+        # d_inner · d_state SSM numbers + d_inner · d_conv convolution inputs (transformers keeps one more
+        # column than the d_conv − 1 the formula counts), no position counter in the cache
+        assert cache == 4 * p["d_state"] + 4 * 2
+        assert state.history_state(model.cfg).at(p["seq_len"]) == 4 * (p["d_state"] + 1) + 1
+    with pytest.raises(ParameterError, match="grow must be"):
+        validate(condition.L2MChapter, grid=[{"arch": "mamba", "layers": [2, 3], "grow": "d_model"}])
+
+
+def test_series_names_the_runs_of_each_entry_and_a_shared_run_belongs_to_both():
+    small = {"arch": "mamba", "n_layer": 1, "d_model": 4, "expand": 1, "d_conv": 2, "d_state": 2, "layers": [2, 3]}
+    points, names = sweep.expand_series([small | {"series": "fixed"}, small | {"grow": "d_state", "series": "grown"}],
+                                        SHARED)
+    assert [(p["seq_len"], p["d_state"], n) for p, n in zip(points, names)] == [
+        (16, 2, ("fixed", "grown")), (64, 2, ("fixed",)), (64, 6, ("grown",))]
 
 
 def test_sweep_executes_chapter_04_once_per_run_then_reuses_it(tmp_path, monkeypatch):
@@ -83,9 +120,17 @@ def test_every_preset_names_a_valid_grid(preset):
     from l2m.build import PRESETS
 
     section = yaml.safe_load((PRESETS / f"{preset}.yml").read_text())["05_l2m"]
-    points = validate(condition.L2MChapter, **section).points()
+    cfg = validate(condition.L2MChapter, **section)
+    points = cfg.points()
     gaussian = [p for p in points if p["task"] == "gaussian"]
-    # the position control: every L with Mamba has Mamba both with and without the position embedding
-    for L in {p["seq_len"] for p in gaussian if p["arch"] == "mamba"}:
-        assert {p["position_embedding"] for p in gaussian if p["arch"] == "mamba" and p["seq_len"] == L} == {True, False}
-    assert {p["arch"] for p in gaussian} == {"gpt2", "swa", "mamba", "mamba2"}
+    if preset == "paper":  # SPEC's grid: Mamba with and without the position embedding at every L
+        for L in {p["seq_len"] for p in gaussian if p["arch"] == "mamba"}:
+            assert {p["position_embedding"] for p in gaussian if p["arch"] == "mamba" and p["seq_len"] == L} == {True, False}
+        return
+    # the binding regime: GPT2 at the scan's L, and the three series over at least two lengths each
+    assert any(p["arch"] == "gpt2" and p["seq_len"] == 4**cfg.scan_layers for p in gaussian)
+    lengths = {}
+    for p in gaussian:
+        for name in cfg.series().get(sweep.run_folder(p).name, ()):
+            lengths.setdefault(name, set()).add(p["seq_len"])
+    assert set(lengths) == {"fixed state", "state grown like L^β", "gpt2"} and all(len(v) >= 2 for v in lengths.values())

@@ -88,12 +88,49 @@ def test_sort_and_dense_counting_agree():
 
 def test_shuffle_baseline_has_no_dependence():
     tokens, offsets = sticky_chain(100, 2000, 8, 0.9, seed=2)
-    shuffled = twopoint.shuffle_within_documents(tokens, offsets, seed=0)
+    for shuffle in (twopoint.shuffle_within_documents, twopoint.shuffle_across_corpus):
+        shuffled = shuffle(tokens, offsets, seed=0)
+        assert np.array_equal(np.sort(shuffled), np.sort(tokens))  # same corpus-wide marginals
+        before = twopoint.two_point_mi(tokens, offsets, (1,)).mi[0]
+        after = twopoint.two_point_mi(shuffled, offsets, (1,)).mi[0]
+        assert before > 0.5 and abs(after) < 0.01  # one law for every document: nothing is left
+    within = twopoint.shuffle_within_documents(tokens, offsets, seed=0)
     for s, e in zip(offsets[:-1], offsets[1:]):
-        assert np.array_equal(np.sort(shuffled[s:e]), np.sort(tokens[s:e]))
-    before = twopoint.two_point_mi(tokens, offsets, (1,)).mi[0]
-    after = twopoint.two_point_mi(shuffled, offsets, (1,)).mi[0]
-    assert before > 0.5 and abs(after) < 0.01
+        assert np.array_equal(np.sort(within[s:e]), np.sort(tokens[s:e]))
+
+
+def test_within_document_shuffle_keeps_between_document_mi():
+    # each document i.i.d. from its own unigram law: no sequential dependence, exact MI known and constant in d
+    tokens, offsets, exact = twopoint.document_unigram_corpus(n_docs=40, length=20_000, vocab=64, seed=0)
+    assert 0.03 < exact < 0.1
+    distances = (1, 16, 256)
+    raw = twopoint.two_point_mi(tokens, offsets, distances)
+    within = twopoint.two_point_mi(twopoint.shuffle_within_documents(tokens, offsets, seed=1), offsets, distances)
+    across = twopoint.two_point_mi(twopoint.shuffle_across_corpus(tokens, offsets, seed=1), offsets, distances)
+    rng = np.random.default_rng(2)  # as many i.i.d. tokens from the corpus-wide law: the estimator's bias alone
+    iid = rng.choice(64, size=len(tokens), p=np.bincount(tokens, minlength=64) / len(tokens)).astype(np.uint32)
+    iid_mi = twopoint.two_point_mi(iid, offsets, distances).mi
+    tolerance = 4 * raw.stderr + 1e-3
+    assert np.all(np.abs(raw.mi - exact) < tolerance), (raw.mi, exact)
+    assert np.all(np.abs(within.mi - exact) < tolerance), (within.mi, exact)  # the document-level MI stays
+    assert np.all(np.abs(across.mi) < 0.01 * exact) and np.all(np.abs(iid_mi) < 0.01 * exact)  # only bias is left
+    assert np.all(np.abs(across.mi - iid_mi) < 5e-4)
+
+
+def test_corrected_curve_errors_include_the_baseline_spread():
+    raw, stderr = np.array([0.5, 0.1]), np.array([0.03, 0.0])
+    corrected, sigma = twopoint.corrected_curve(raw, stderr, np.array([0.2, 0.2]), np.array([0.04, 0.02]), n_shuffle=4)
+    assert np.allclose(corrected, [0.3, -0.1])  # negative points are kept
+    assert np.allclose(sigma, [np.sqrt(0.03**2 + 0.04**2 * 1.25), 0.02 * np.sqrt(1.25)])
+
+
+def test_corrected_fit_keeps_every_point():
+    d = 2.0 ** np.arange(13)
+    truth = 1.1 * d**-0.91
+    sigma = np.full(d.size, 2e-3)
+    noisy = truth + sigma * np.array([1, -1] * 6 + [1])  # points past d ≈ 500 alternate across zero
+    fit = twopoint.corrected_fit(d, noisy, sigma)
+    assert -fit.exponent == pytest.approx(0.91, abs=0.02) and fit.amplitude == pytest.approx(1.1, rel=0.02)
 
 
 def test_top_k_alphabet():
@@ -117,5 +154,24 @@ def test_offset_fit_recovers_parameters():
 
 def test_bootstrap_alpha_spreads_around_the_fit():
     tokens, offsets = sticky_chain(60, 3000, 4, 0.97, seed=4)
-    alphas = twopoint.bootstrap_alpha(tokens, offsets, (1, 2, 4, 8, 16, 32), n_boot=8, seed=0)
-    assert alphas.shape == (8,) and np.all(np.isfinite(alphas)) and alphas.std() > 0
+    distances = np.array((1, 2, 4, 8, 16, 32))
+    alphas = twopoint.bootstrap_alpha(tokens, offsets, distances, n_boot=8, sigma=np.full(6, 1e-3), seed=0)
+    for key in ("corrected", "equal"):
+        assert alphas[key].shape == (8,) and np.all(np.isfinite(alphas[key])) and alphas[key].std() > 0
+    exact = np.array([sticky_chain_mi(int(d), 4, 0.97) for d in distances])
+    one_fit = -twopoint.corrected_fit(distances, exact, np.full(6, 1e-3)).exponent
+    assert abs(np.median(alphas["corrected"]) - one_fit) < 0.2  # spread around the fit of the exact curve
+    no_equal = twopoint.bootstrap_alpha(tokens, offsets, distances, n_boot=2, equal_pairs=False, seed=0)
+    assert np.all(np.isnan(no_equal["equal"])) and np.all(np.isfinite(no_equal["corrected"]))
+
+
+def test_measure_returns_both_baselines(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    tokens, offsets, exact = twopoint.document_unigram_corpus(n_docs=20, length=4000, vocab=16, seed=3)
+    result = twopoint.measure(tokens, offsets, 16, {"corpus": "synthetic"}, (1, 4, 16), n_boot=2, n_shuffle=3)
+    assert np.allclose(result["shuffled_within"], result["raw"], atol=0.02)
+    assert np.all(np.abs(result["shuffled_corpus"]) < 0.1 * exact) and np.all(result["shuffled_corpus_sd"] > 0)
+    assert np.allclose(result["corrected"], result["raw"] - result["shuffled_corpus"])
+    assert result["boot_alpha"].shape == (2,) and result["boot_alpha_equal"].shape == (2,)
+    with pytest.raises(ValueError, match="n_shuffle"):
+        twopoint.measure(tokens, offsets, 16, {"corpus": "synthetic"}, (1,), n_shuffle=1)

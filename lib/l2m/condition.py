@@ -26,10 +26,20 @@ from . import bipartite, cache, captured, gaussian, models, references, runs, st
 from .corpus import CORPORA
 from .params import Rule, between, one_of, param
 
+# The default grid (chapter 05): a state scan at L = 64 and fixed against grown state over L = 16, 64, 256,
+# 2 channels. Small SSM states come from one layer of width 4 or 16 with expand 1 and d_conv 2 (state
+# n_layer·d_inner·(d_state + d_conv − 1)); swa sees the last window tokens through one layer.
+SMALL_MAMBA = {"arch": "mamba", "n_layer": 1, "d_model": 4, "expand": 1, "d_conv": 2}
 DEFAULT_GRID = (
-    {"arch": ["gpt2", "swa", "mamba2"], "layers": [2, 3, 4]},
-    {"arch": "mamba", "layers": [2, 3, 4], "position_embedding": [True, False]},
-    {"arch": ["gpt2", "mamba"], "task": "text", "seq_len": 128, "steps": 200, "batch": 4, "lr": 3e-3},
+    SMALL_MAMBA | {"layers": 3, "d_state": [1, 4]},
+    SMALL_MAMBA | {"layers": 3, "d_model": 16, "d_state": 2},
+    {"arch": ["mamba", "mamba2"], "layers": 3},
+    SMALL_MAMBA | {"arch": "mamba2", "layers": 3, "d_state": 2},
+    {"arch": "swa", "layers": 3, "n_layer": 1, "window": [2, 4, 16]},
+    SMALL_MAMBA | {"layers": [2, 3, 4], "d_state": 2, "series": "fixed state"},
+    SMALL_MAMBA | {"layers": [2, 3, 4], "d_state": 2, "grow": "d_state", "series": "state grown like L^β"},
+    {"arch": "gpt2", "layers": [2, 4], "series": "gpt2"},
+    {"arch": "gpt2", "layers": 3, "steps": 3000, "series": "gpt2"},
 )
 
 
@@ -41,7 +51,7 @@ class L2MChapter:
     grid: tuple = param(DEFAULT_GRID, Rule(sweep.grid_shape, "a non-empty list of dicts of chapter-04 parameters, each "
                                                         "value a value or a list of values", "the runs of the sweep"))
     size: str = param("tiny", one_of(models.SIZE_NAMES, "model size of every run unless its grid entry says"))
-    channels: int = param(8, between(1, 1024, "Gaussian channels per token"))
+    channels: int = param(2, between(1, 1024, "Gaussian channels per token"))
     steps: int = param(1000, between(1, 10**8, "optimiser steps of every run unless its entry says"))
     batch: int = param(0, between(0, 1 << 20, "sequences per step of every run unless its entry says; 0 means "
                                               "tokens_per_step / L"))
@@ -54,6 +64,7 @@ class L2MChapter:
     dtype: str = param("float32", one_of(("float32", "bfloat16"), "training precision"))
     workers: int = param(2, between(1, 256, "runs trained at once, each on cpu_count / workers threads or its own GPU"))
     captured_sequences: int = param(256, between(2, 10**7, "sequences of the captured-MI measurement"))
+    scan_layers: int = param(3, between(1, gaussian.MAX_LAYERS, "the state scan's length L = 4**scan_layers"))
     text_model: str = param("smollm2-135m", Rule(lambda v: bipartite.check_model_name(v, allow_empty=True),
                                                  bipartite.MODEL_RULE + ", or '' to skip",
                                                  "scoring model of the text bipartite-MI fit"))
@@ -69,6 +80,11 @@ class L2MChapter:
 
     def points(self) -> list[dict]:
         return sweep.expand(self.grid, self.shared, self.tokens_per_step)
+
+    def series(self) -> dict[str, tuple[str, ...]]:
+        """Run folder name → the series (grid entries' ``series``) the run belongs to."""
+        points, names = sweep.expand_series(self.grid, self.shared, self.tokens_per_step)
+        return {sweep.run_folder(p).name: n for p, n in zip(points, names, strict=True) if n}
 
     def check(self) -> None:
         self.points()  # every run of the grid must be a valid chapter-04 run (the error names the entry)
@@ -123,10 +139,11 @@ def captured_runs(table: pd.DataFrame, n_sequences: int, seed: int = 0, device: 
                                     device)
         result = cache.load_or_compute("captured", key, measure, modules=(captured, gaussian))
         exact = float(gaussian.bipartite_mi(cov, ell))
-        rows.append({"label": row["label"], "L": seq_len, "exact": exact, "measured": float(result["measured"]),
+        rows.append({"label": row["label"], "arch": row["arch"], "L": seq_len, "layers": int(row["layers"]),
+                     "channels": int(row["channels"]), "exact": exact, "measured": float(result["measured"]),
                      "stderr": float(result["stderr"]),
                      "from_kl": captured.expected_captured_mi(cov, ell, run.per_position),
-                     "state": row["state"]})
+                     "state": row["state"], "folder": run.folder.name, "run": run})
     out = pd.DataFrame(rows)
     out["fraction"] = out["measured"] / out["exact"]
     return out

@@ -4,10 +4,12 @@ The paper fits every scaling law as a straight line in log–log space (ln I = l
 Sec. 3 and Appx. B); a logarithmic law I = a + b ln L is a straight line in semi-log space.
 Both are ordinary least squares, done by scipy.stats.linregress, which also gives the
 standard errors of intercept and slope. The two-point MI adds a constant estimator bias C,
-fitted as ln(I − C) = ln A − α ln d (Appx. B).
+fitted as ln(I − C) = ln A − α ln d (Appx. B). A noisy difference that may cross zero (raw
+minus a shuffle baseline, chapter 02) is fitted in linear space with weights instead.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -116,3 +118,38 @@ def fit_power_law_with_offset(x: np.ndarray, y: np.ndarray, grid: int = 400) -> 
     c = float(refined.x) if refined.fun <= costs[best] else float(top - gaps[best])
     slope, intercept = np.polyfit(log_x, np.log(y - c), 1)
     return OffsetPowerLaw(float(np.exp(intercept)), float(-slope), c)
+
+
+def fit_power_law_weighted(x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> PowerLawFit:
+    """Weighted least squares of y ≈ A·x^β in linear space, each point weighted by 1/σ².
+
+    For a bias-corrected two-point curve (raw − shuffled baseline, chapter 02) whose points
+    near zero may be negative: every point is kept, noise pushes as many down as up, and the
+    fit is not biased toward the points noise pushed up (a log–log fit can only keep the
+    positive ones). The start is the log–log fit of the points well above their noise.
+    ``exponent_stderr`` is the least-squares standard error with σ taken as absolute.
+    ``r_squared`` is the weighted R² in linear space.
+    """
+    x, y = _positive(x, y, need_y=False)
+    sigma = np.asarray(sigma, dtype=float)
+    if sigma.shape != y.shape or not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
+        raise ValueError("sigma must be finite, positive, one per point")
+    clear = y > 2 * sigma
+    start = fit_power_law(x[clear], y[clear]) if clear.sum() >= 2 else PowerLawFit(float(max(y.max(), 1e-12)), -1.0,
+                                                                                   float("nan"), float("nan"))
+    log_x = np.log(x)
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        return (np.exp(theta[0] + theta[1] * log_x) - y) / sigma
+
+    result = scipy.optimize.least_squares(residuals, [math.log(start.amplitude), start.exponent], method="lm")
+    log_a, beta = result.x
+    try:
+        covariance = np.linalg.inv(result.jac.T @ result.jac)
+        stderr = float(np.sqrt(covariance[1, 1]))
+    except np.linalg.LinAlgError:
+        stderr = float("nan")
+    weights = 1 / sigma**2
+    mean = float(weights @ y / weights.sum())
+    r_squared = 1 - float(np.sum(result.fun**2)) / float(weights @ (y - mean) ** 2)
+    return PowerLawFit(float(math.exp(log_a)), float(beta), stderr, r_squared)

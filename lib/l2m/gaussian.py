@@ -4,7 +4,10 @@ Both families are built by a 4-ary tree: layer 1 is ``Y = M X`` (L = 4), and lay
 rows of copies of layer l-1 with fresh normals, so L = 4**l. The *power* family carries three
 copies of the layer below per row and its bipartite MI grows as a power law (β = log_4 3);
 the *log* family carries one copy and its bipartite MI grows like ln L. Both have the same
-antipodal two-point MI. Everything here is computed from the covariance Σ in float64.
+two-point MI between the variables at maximum separation (the antipodal pair, the paper's
+Sec. 4.4) and only there: averaged over positions at a fixed distance d < L − 1 the two-point
+MI differs between the families by orders of magnitude (:func:`averaged_two_point_mi`).
+Everything here is computed from the covariance Σ in float64.
 
 Data for training (chapter 04) stacks independent copies of one family as channels: token t
 is a vector in R^channels, with an all-zero BOS token prepended. With Σ = C Cᵀ (Cholesky) and
@@ -155,6 +158,27 @@ def two_point_mi(cov: np.ndarray, i: int, j: int) -> float:
     return -0.5 * math.log1p(-r * r)
 
 
+def averaged_two_point_mi(cov: np.ndarray, d: Any) -> Any:
+    """Two-point MI at distance d averaged over positions: mean_i −½ ln(1 − r²_{i,i+d}), in nats.
+
+    The paper's Sec. 4.4 says the two families share the two-point MI between the variables at
+    maximum separation; at d = L − 1 there is one pair, the antipodal one, and the families agree.
+    At any shorter distance the average differs between them by orders of magnitude (chapter 03).
+    ``d`` may be an int (returns float) or an array of distances from 1 to L − 1 (returns array).
+    """
+    n = len(cov)
+    ds = np.asarray(d)
+    if ds.dtype.kind not in "iu" or np.any(ds < 1) or np.any(ds > n - 1):
+        raise ValueError(f"distance d must be an integer from 1 to {n - 1}, got {d!r}")
+    std = np.sqrt(np.diag(cov))  # 1 for both families; kept so any covariance works
+
+    def one(k: int) -> float:
+        r = np.diagonal(cov, k) / (std[:-k] * std[k:])  # r_{i,i+k} for i = 0..n−k−1
+        return float(np.mean(-0.5 * np.log1p(-r * r)))
+
+    return one(int(ds)) if ds.ndim == 0 else np.array([one(int(k)) for k in ds.ravel()]).reshape(ds.shape)
+
+
 def tree_bipartite_mi(layers: int) -> float:
     """Closed form of the equal-split I_BP of the power family without boundary step: ½ ln(9/5)·3^(l−1)."""
     return 0.5 * math.log(9 / 5) * 3 ** (layers - 1)
@@ -293,3 +317,19 @@ def chapter_scans(max_layers: int) -> dict[str, np.ndarray]:
         return out
 
     return cache.load_or_compute("gaussian_scans", {"max_layers": max_layers}, compute, [sys.modules[__name__]])
+
+
+def chapter_two_point_profiles(layers: int) -> dict[str, np.ndarray]:
+    """Averaged two-point MI at every distance d = 1..L−1 for both families at L = 4**layers, cached.
+
+    Keys: ``"distance"`` and ``"<family>"`` (boundary step included, the book's map). Chapter 03's
+    figure of what the two families do *not* share.
+    """
+    def compute() -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {"distance": np.arange(1, 4**layers)}
+        for family in FAMILIES:
+            out[family] = averaged_two_point_mi(covariance(layers, family), out["distance"])
+        return out
+
+    return cache.load_or_compute("gaussian_two_point_profiles", {"layers": layers}, compute,
+                                 [sys.modules[__name__]])

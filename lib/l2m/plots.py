@@ -191,3 +191,36 @@ def curves_figure(
                         line={"color": "#7f7f7f", "dash": DASHES[(j + 1) % len(DASHES)], "width": 1.5})
     fig.update_layout(title=title)
     return _axes(fig, x_title, y_title, log_x, log_y)
+
+
+def points_figure(
+    groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    references: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    labels: dict[str, Sequence[str]] | None = None,
+    title: str = "",
+    x_title: str = "",
+    y_title: str = "",
+    log_x: bool = False,
+    lines: bool = False,
+) -> go.Figure:
+    """Measured points with ±1 standard-error bars, one colour per group, beside reference curves.
+
+    A group is (x, y, stderr) with points at x of its own (e.g. runs at their state sizes, chapter 05);
+    ``labels`` names each point in its hover text; ``lines`` joins a group's points. A reference is an
+    (x, y) curve, drawn grey and dashed.
+    """
+    fig = go.Figure()
+    colorway = pio.templates["l2m"].layout.colorway
+    for i, (name, (x, y, se)) in enumerate(groups.items()):
+        text = list((labels or {}).get(name, [name] * len(x)))
+        fig.add_scatter(x=x, y=y, error_y={"type": "data", "array": se, "visible": True}, name=name,
+                        mode="lines+markers" if lines else "markers", text=text,
+                        marker={"size": 9, "color": colorway[i % len(colorway)]},
+                        hovertemplate=f"%{{text}}<br>{x_title or 'x'}=%{{x}}<br>%{{y:.3f}} ± %{{error_y.array:.3f}}"
+                                      f"<extra>{name}</extra>")
+    for j, (name, (x, y)) in enumerate((references or {}).items()):
+        fig.add_scatter(x=x, y=y, name=name, mode="lines", hovertemplate=f"{x_title or 'x'}=%{{x}}<br>%{{y:.3f}}"
+                        f"<extra>{name}</extra>",
+                        line={"color": "#7f7f7f", "dash": DASHES[(j + 1) % len(DASHES)], "width": 1.5})
+    fig.update_layout(title=title)
+    return _axes(fig, x_title, y_title, log_x, False)

@@ -208,6 +208,20 @@ def minimal_state_dim(cov: np.ndarray, ell: int, fraction: float = 0.99) -> int:
     return _pairs_carrying(canonical_mi(cov, ell), fraction)
 
 
+def linear_state_bound(cov: np.ndarray, ell: int, n: int, channels: int = 1) -> float:
+    """Most MI (nats, all channels) a linear history state of ``n`` numbers can carry about Y = z[ell:].
+
+    For ``channels`` independent copies of one channel with covariance Σ, any linear state z = A X of
+    n numbers has I(z; Y) ≤ the sum of the n largest canonical-pair MIs pooled over the channels, and
+    the projection onto those canonical directions attains it (Sec. 5's data-processing step, made
+    exact for linear states). n at or above channels × rank gives channels · I_BP(ell).
+    """
+    if n < 0 or channels < 1:
+        raise ValueError(f"need n ≥ 0 numbers and channels ≥ 1, not n = {n}, channels = {channels}")
+    pooled = np.repeat(canonical_mi(cov, ell), channels)  # sorted, largest first: each pair once per channel
+    return float(pooled[:n].sum())
+
+
 def _pairs_carrying(mi: np.ndarray, fraction: float) -> int:
     """Fewest of the (sorted, largest first) canonical pairs ``mi`` whose MI reaches ``fraction`` of the total."""
     return int(np.searchsorted(np.cumsum(mi), fraction * mi.sum() * (1 - 1e-12)) + 1)

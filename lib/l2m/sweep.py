@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from . import cache, runs, train
+from . import cache, paper, runs, train
 from .params import ParameterError, validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +41,18 @@ TRAIN_NOTEBOOK = ROOT / "book" / "04_train.ipynb"
 SHARED = ("size", "channels", "steps", "batch", "lr", "warmup", "eval_sequences", "seed", "device", "dtype")
 # chapter-04 parameters a grid entry may name (all of TrainConfig but where its files go)
 GRID_KEYS = tuple(f.name for f in dataclasses.fields(train.TrainConfig) if f.name != "run_dir")
+# ``grow: d_state`` in an entry grows its SSM state with L (below): not a chapter-04 parameter
+GROW_KEY, GROWABLE = "grow", ("d_state",)
+SERIES_KEY = "series"  # an entry's curve in chapter 05's figures: not a chapter-04 parameter either
+
+
+def grown_d_state(d_state: int, base_len: int, seq_len: int, exponent: float = paper.GAUSSIAN_BETA) -> int:
+    """d_state · (L / L₀)^β, rounded: an SSM whose state grows like the data's I_BP ∝ L^β (Sec. 5).
+
+    The paper leaves open whether a linear-cost model can meet the L2M condition; a Mamba whose d_state
+    grows with L is the simplest candidate (its state is n_layer · d_inner · (d_state + d_conv − 1)).
+    """
+    return max(1, round(d_state * (seq_len / base_len) ** exponent))
 
 
 def grid_shape(grid: Any) -> tuple[dict[str, Any], ...]:
@@ -57,18 +69,31 @@ def check_grid(grid: Any) -> tuple[dict[str, Any], ...]:
     """A grid as a tuple of dicts; raises ValueError naming the first bad entry or key."""
     entries = []
     for i, entry in enumerate(grid_shape(grid)):
-        unknown = sorted(set(entry) - set(GRID_KEYS))
+        unknown = sorted(set(entry) - set(GRID_KEYS) - {GROW_KEY, SERIES_KEY})
         if unknown:
             raise ValueError(f"grid entry {i} names {unknown[0]!r}, not a chapter-04 parameter; those are "
                              f"{', '.join(GRID_KEYS)}")
         if any(isinstance(v, (list, tuple)) and not v for v in entry.values()):
             raise ValueError(f"grid entry {i} has an empty list of values")
+        if GROW_KEY in entry and (entry[GROW_KEY] not in GROWABLE or not isinstance(entry.get("d_state"), int)
+                                  or entry["d_state"] < 1):
+            raise ValueError(f"grid entry {i}: grow must be one of {', '.join(GROWABLE)}, with one d_state ≥ 1 "
+                             f"(the state at the entry's shortest L)")
         entries.append(dict(entry))
     return tuple(entries)
 
 
 def expand(grid: tuple[dict[str, Any], ...], shared: dict[str, Any], tokens_per_step: int = 0) -> list[dict]:
-    """Every run of the grid as a complete set of chapter-04 parameters, in grid order.
+    """Every run of the grid as a complete set of chapter-04 parameters, in grid order (:func:`expand_series`)."""
+    return expand_series(grid, shared, tokens_per_step)[0]
+
+
+def expand_series(grid: tuple[dict[str, Any], ...], shared: dict[str, Any],
+                  tokens_per_step: int = 0) -> tuple[list[dict], list[tuple[str, ...]]]:
+    """Every run of the grid as a complete set of chapter-04 parameters, in grid order, and its series.
+
+    An entry may name its ``series`` (the curve its runs make in chapter 05's figures; not a chapter-04
+    parameter); a run named by several entries trains once and belongs to each of their series.
 
     An entry's values override ``shared``; list values multiply out. A run with no batch (or
     batch 0) gets ``tokens_per_step / L`` sequences a step. Each set is validated
@@ -78,8 +103,12 @@ def expand(grid: tuple[dict[str, Any], ...], shared: dict[str, Any], tokens_per_
     """
     points: list[dict] = []
     seen: list[dict] = []
+    series: list[tuple[str, ...]] = []
     for i, entry in enumerate(check_grid(grid)):
+        grow = entry.pop(GROW_KEY, None)
+        name = entry.pop(SERIES_KEY, None)
         lists = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in entry.items()}
+        configs = []
         for values in itertools.product(*lists.values()):
             point = dict(shared) | dict(zip(lists, values, strict=True))
             try:
@@ -89,12 +118,21 @@ def expand(grid: tuple[dict[str, Any], ...], shared: dict[str, Any], tokens_per_
                     cfg = validate(train.TrainConfig, **point)
             except ParameterError as error:
                 raise ParameterError(f"grid entry {i} ({point}): {error}") from None
+            configs.append(cfg)
+        if grow:  # the entry's d_state holds at its shortest L and grows like L^β from there
+            base_len = min(c.seq_len for c in configs)
+            configs = [dataclasses.replace(c, d_state=grown_d_state(c.d_state, base_len, c.seq_len)) for c in configs]
+        for cfg in configs:
             full = dataclasses.asdict(cfg)
             full.pop("run_dir")
             if runs.identity(full) not in seen:  # the same run named twice trains once
                 seen.append(runs.identity(full))
                 points.append(full)
-    return points
+                series.append(())
+            where = seen.index(runs.identity(full))
+            if name and name not in series[where]:
+                series[where] += (name,)
+    return points, series
 
 
 def run_folder(point: dict[str, Any]) -> Path:
@@ -173,6 +211,11 @@ def _execute_one(point: dict, folder: Path, notebooks: Path, slots: queue.Queue,
 def label(cfg: train.TrainConfig) -> str:
     """A run's series name in the figures: architecture, size, and the position control where it applies."""
     text = f"{cfg.arch} {cfg.size}"
+    widths = ("n_layer", "d_model") + (("window",) if cfg.arch == "swa" else ()) + (
+        ("expand", "d_conv", "d_state") if cfg.arch in ("mamba", "mamba2") else ())
+    changed = [f"{name} {getattr(cfg, name)}" for name in widths if getattr(cfg, name)]  # 0 keeps the size's
+    if changed:
+        text += f" ({', '.join(changed)})"
     if cfg.arch != "gpt2" and not cfg.position_embedding:
         text += ", no position embedding"
     return text

@@ -16,6 +16,7 @@ the layout of :class:`l2m.corpus.TokenArray`.
 """
 from __future__ import annotations
 
+import math
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from .entropy import (
     grassberger_entropy_from_histogram,
     plugin_entropy_from_histogram,
 )
+from .fit import PowerLawFit, fit_power_law_weighted, fit_power_law_with_offset
 from .params import Rule, between, one_of, param, subset_of
 
 
@@ -46,7 +48,7 @@ class TwoPointMI:
 
     distances: np.ndarray
     mi: np.ndarray  # Grassberger estimate
-    stderr: np.ndarray  # from the three entropies' standard errors, added in quadrature
+    stderr: np.ndarray  # first-order (delta-method) sampling standard error of Î, see :func:`mi_stderr`
     mi_plugin: np.ndarray  # naive plug-in estimate, for the bias comparison
     n_pairs: np.ndarray
 
@@ -67,16 +69,37 @@ def pairs_at(tokens: np.ndarray, offsets: np.ndarray, d: int, span: int | None =
     return np.concatenate(left), np.concatenate(right)
 
 
-def pair_count_histogram(left: np.ndarray, right: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram (values, multiplicities) of the counts of distinct (left, right) pairs."""
+def pair_counts(left: np.ndarray, right: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes left·V + right of the distinct pairs seen, and how often each was seen."""
     if vocab_size * vocab_size <= DENSE_TABLE_LIMIT:
         table = np.bincount(left.astype(np.int64) * vocab_size + right, minlength=vocab_size * vocab_size)
-        return count_histogram(table)
+        seen = np.flatnonzero(table)
+        return seen, table[seen]
     dtype = np.uint32 if vocab_size * vocab_size < 2**32 else np.uint64
     codes = np.sort(left.astype(dtype) * dtype(vocab_size) + right.astype(dtype))
-    boundaries = np.flatnonzero(codes[1:] != codes[:-1])  # last index of each run but the final one
-    run_lengths = np.diff(np.concatenate(([-1], boundaries, [len(codes) - 1])))
-    return count_histogram(run_lengths)
+    ends = np.concatenate((np.flatnonzero(codes[1:] != codes[:-1]), [len(codes) - 1]))  # last index of each run
+    return codes[ends].astype(np.int64), np.diff(np.concatenate(([-1], ends)))
+
+
+def pair_count_histogram(left: np.ndarray, right: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram (values, multiplicities) of the counts of distinct (left, right) pairs."""
+    return count_histogram(pair_counts(left, right, vocab_size)[1])
+
+
+def mi_stderr(codes: np.ndarray, counts: np.ndarray, left_counts: np.ndarray, right_counts: np.ndarray) -> float:
+    """First-order standard error of a two-point MI: sqrt(Var[i(x, y)] / N), i the pointwise MI.
+
+    i(x, y) = ln(n_xy N / (n_x n_y)) over the pairs seen. Adding the three entropies' errors in
+    quadrature would overstate it many times, since the three move together. For independent
+    members it is ~0 and the estimator's own fluctuation dominates: the shuffle baselines measure that.
+    """
+    vocab_size = len(left_counts)
+    n_total = float(counts.sum())
+    pointwise = (np.log(counts) + np.log(n_total) - np.log(left_counts[codes // vocab_size])
+                 - np.log(right_counts[codes % vocab_size]))
+    weights = counts / n_total
+    mean = float(weights @ pointwise)
+    return math.sqrt(max(float(weights @ pointwise**2) - mean**2, 0.0) / n_total)
 
 
 def two_point_at(
@@ -86,11 +109,12 @@ def two_point_at(
     left, right = pairs_at(tokens, offsets, d, span)
     if len(left) < 2:
         return float("nan"), float("nan"), float("nan"), len(left)
-    marginals = [count_histogram(np.bincount(side, minlength=vocab_size)) for side in (left, right)]
-    joint = pair_count_histogram(left, right, vocab_size)
-    (hx, sx), (hy, sy), (hxy, sxy) = (grassberger_entropy_from_histogram(*h) for h in (*marginals, joint))
-    plugin = [plugin_entropy_from_histogram(*h) for h in (*marginals, joint)]
-    return hx + hy - hxy, float(np.sqrt(sx**2 + sy**2 + sxy**2)), plugin[0] + plugin[1] - plugin[2], len(left)
+    side_counts = [np.bincount(side, minlength=vocab_size) for side in (left, right)]
+    codes, counts = pair_counts(left, right, vocab_size)
+    histograms = [count_histogram(c) for c in (*side_counts, counts)]
+    hx, hy, hxy = (grassberger_entropy_from_histogram(*h)[0] for h in histograms)
+    plugin = [plugin_entropy_from_histogram(*h) for h in histograms]
+    return hx + hy - hxy, mi_stderr(codes, counts, *side_counts), plugin[0] + plugin[1] - plugin[2], len(left)
 
 
 def pair_counts_per_distance(offsets: np.ndarray, distances: np.ndarray) -> np.ndarray:
@@ -135,16 +159,44 @@ def two_point_mi(
 
 
 def shuffle_within_documents(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A copy with each document's tokens randomly permuted: same unigram counts, no dependence.
+    """A copy with each document's tokens randomly permuted: no sequential dependence left.
 
-    Its Î(d) is pure estimator bias (the true MI is 0 up to finite-document effects): a
-    model-free check of the offset C of the fit.
+    Each document keeps its own unigram counts, so two tokens of one document still share
+    information about which document they came from: Î(d) of this copy is the estimator's bias
+    *plus* the between-document MI, a constant in d (part of the paper's offset C).
     """
     rng = np.random.default_rng(seed)
     shuffled = np.array(tokens, copy=True)
     for start, end in zip(offsets[:-1], offsets[1:]):
         shuffled[start:end] = rng.permutation(shuffled[start:end])
     return shuffled
+
+
+def shuffle_across_corpus(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A copy with all tokens permuted across the corpus, then cut back into the same document lengths.
+
+    Same N, same pair counts at every d, same corpus-wide marginals, and no dependence of any kind:
+    Î(d) of this copy is the estimator's bias alone, the baseline to subtract from the raw curve.
+    """
+    del offsets  # the documents keep their lengths: the offsets stay as they are
+    return np.random.default_rng(seed).permutation(np.asarray(tokens))
+
+
+def document_unigram_corpus(n_docs: int, length: int, vocab: int, concentration: float = 0.5,
+                            seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """Documents of i.i.d. tokens, each document from its own unigram law (a Dirichlet draw).
+
+    No sequential dependence at all, yet two tokens of one document are dependent through the
+    document: I(d) is the same at every d, and exactly I = Σ p(x, y) ln p(x, y)/(p(x) p(y)) with
+    p(x, y) = mean over documents of p_k(x) p_k(y). Returns (tokens, offsets, that exact I).
+    """
+    rng = np.random.default_rng(seed)
+    laws = rng.dirichlet(np.full(vocab, concentration), size=n_docs)  # (n_docs, vocab)
+    tokens = np.concatenate([rng.choice(vocab, size=length, p=law) for law in laws]).astype(np.uint32)
+    joint = laws.T @ laws / n_docs  # (vocab, vocab), every document the same number of pairs
+    marginal = laws.mean(axis=0)
+    exact = float(np.sum(joint * np.log(joint / np.outer(marginal, marginal))))
+    return tokens, np.arange(n_docs + 1, dtype=np.int64) * length, exact
 
 
 def top_k_alphabet(tokens: np.ndarray, k: int) -> np.ndarray:
@@ -167,33 +219,70 @@ def resample_documents(tokens: np.ndarray, offsets: np.ndarray, rng: np.random.G
     return np.concatenate(pieces), new_offsets
 
 
+def corrected_curve(raw: np.ndarray, raw_stderr: np.ndarray, baseline: np.ndarray,
+                    baseline_sd: np.ndarray, n_shuffle: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw Î(d) minus the corpus-wide shuffle baseline, with each point's standard error.
+
+    The baseline is a mean of ``n_shuffle`` shuffles whose spread is ``baseline_sd``; the raw
+    estimate carries the same estimator fluctuation (same N, same marginals) on top of its own
+    sampling error: σ² = raw_stderr² + sd² + sd²/n_shuffle.
+    """
+    sigma = np.sqrt(raw_stderr**2 + baseline_sd**2 * (1 + 1 / n_shuffle))
+    return raw - baseline, sigma
+
+
+def corrected_fit(distances: np.ndarray, corrected: np.ndarray, sigma: np.ndarray) -> PowerLawFit:
+    """A·d^−α fitted to every point of a corrected curve (weighted, linear space; finite points only)."""
+    ok = np.isfinite(corrected) & np.isfinite(sigma)
+    floor = 1e-3 * float(np.nanmax(sigma[ok])) if ok.any() else 1.0  # a σ of exactly 0 would take all the weight
+    return fit_power_law_weighted(distances[ok], corrected[ok], np.maximum(sigma[ok], floor))
+
+
+def resample_documents(tokens: np.ndarray, offsets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A bootstrap replicate: documents drawn with replacement, concatenated with new offsets."""
+    picks = rng.integers(0, len(offsets) - 1, size=len(offsets) - 1)
+    pieces = [tokens[offsets[i] : offsets[i + 1]] for i in picks]
+    new_offsets = np.concatenate(([0], np.cumsum([len(p) for p in pieces])))
+    return np.concatenate(pieces), new_offsets
+
+
 def bootstrap_alpha(
     tokens: np.ndarray,
     offsets: np.ndarray,
     distances: tuple[int, ...] | np.ndarray = DEFAULT_DISTANCES,
     n_boot: int = 20,
     vocab_size: int | None = None,
-    equal_pairs: bool = False,
+    sigma: np.ndarray | None = None,
+    equal_pairs: bool = True,
     seed: int = 0,
-) -> np.ndarray:
-    """α of the offset power-law fit on ``n_boot`` replicates with documents drawn with replacement.
+) -> dict[str, np.ndarray]:
+    """α of both bias-corrected fits on ``n_boot`` replicates with documents drawn with replacement.
 
-    The spread of these α is the uncertainty from which documents happen to be in the corpus,
-    which dominates the least-squares error of one fit.
+    Each replicate redraws the corpus-wide shuffle, so the spread of ``corrected`` (α of raw −
+    shuffled, weighted by ``sigma``) includes the baseline's own noise as well as which
+    documents happen to be in the corpus, which dominates the least-squares error of one fit.
+    ``equal`` is α of the offset fit to the equal-pairs curve (NaN when ``equal_pairs`` is off).
     """
     from tqdm import tqdm
 
-    from .fit import fit_power_law_with_offset
-
+    distances = np.asarray(distances, dtype=np.int64)
     rng = np.random.default_rng(seed)
     vocab_size = int(vocab_size or int(tokens.max()) + 1)
-    alphas = []
+    sigma = np.ones(len(distances)) if sigma is None else np.asarray(sigma, dtype=float)
+    corrected, equal = [], []
     for _ in tqdm(range(n_boot), desc="bootstrap over documents", leave=False):
         sample_tokens, sample_offsets = resample_documents(tokens, offsets, rng)
-        result = two_point_mi(sample_tokens, sample_offsets, distances, vocab_size, equal_pairs)
-        usable = np.isfinite(result.mi) & (result.mi > 0)
-        alphas.append(fit_power_law_with_offset(result.distances[usable], result.mi[usable]).alpha)
-    return np.array(alphas)
+        raw = two_point_mi(sample_tokens, sample_offsets, distances, vocab_size).mi
+        shuffled = shuffle_across_corpus(sample_tokens, sample_offsets, int(rng.integers(2**32)))
+        baseline = two_point_mi(shuffled, sample_offsets, distances, vocab_size).mi
+        corrected.append(-corrected_fit(distances, raw - baseline, sigma).exponent)
+        if equal_pairs:
+            curve = two_point_mi(sample_tokens, sample_offsets, distances, vocab_size, equal_pairs=True).mi
+            usable = np.isfinite(curve) & (curve > 0)
+            equal.append(fit_power_law_with_offset(distances[usable], curve[usable]).alpha)
+        else:
+            equal.append(float("nan"))
+    return {"corrected": np.array(corrected), "equal": np.array(equal)}
 
 
 def character_alphabet(texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -233,29 +322,45 @@ def measure(
     distances: tuple[int, ...] | np.ndarray = DEFAULT_DISTANCES,
     n_boot: int = 0,
     seed: int = 0,
+    n_shuffle: int = 4,
+    equal_boot: bool = True,
 ) -> dict[str, np.ndarray]:
     """Every curve chapter 02 draws for one corpus and alphabet, cached on disk under ``key``.
 
     ``key`` must identify the tokens (corpus checksum, alphabet, truncation); the distances,
-    seed, bootstrap size and the code of this module, the entropy and the fits join it.
-    Returns: distances, n_pairs, raw (Grassberger), raw_stderr, plugin, equal (every d
-    subsampled to the same pair count), shuffled (same counts on each document shuffled) and
-    boot_alpha (offset-fit α of the equal-pairs curve on document bootstrap replicates).
+    seed, bootstrap and shuffle counts and the code of this module, the entropy and the fits join it.
+    Returns: distances, n_pairs, raw (Grassberger), raw_stderr, plugin, equal (every d subsampled
+    to the same pair count), shuffled_within (each document shuffled: bias + between-document MI),
+    shuffled_corpus and shuffled_corpus_sd (mean and spread of ``n_shuffle`` corpus-wide shuffles:
+    bias alone), corrected and corrected_sigma (raw − shuffled_corpus, :func:`corrected_curve`),
+    boot_alpha (α of the weighted fit to the corrected curve on document bootstrap replicates,
+    shuffle redrawn each time) and boot_alpha_equal (offset-fit α of the equal-pairs curve;
+    skipped, empty, without ``equal_boot``).
     """
     from . import cache, entropy, fit
 
     distances = np.asarray(distances, dtype=np.int64)
+    if n_shuffle < 2:
+        raise ValueError("n_shuffle must be at least 2: the baseline's spread is part of every error bar")
 
     def compute() -> dict[str, np.ndarray]:
         raw = two_point_mi(tokens, offsets, distances, vocab_size)
         equal = two_point_mi(tokens, offsets, distances, vocab_size, equal_pairs=True)
-        shuffled = two_point_mi(shuffle_within_documents(tokens, offsets, seed), offsets, distances, vocab_size)
-        alphas = bootstrap_alpha(tokens, offsets, distances, n_boot, vocab_size, True, seed) if n_boot else np.zeros(0)
+        within = two_point_mi(shuffle_within_documents(tokens, offsets, seed), offsets, distances, vocab_size)
+        draws = np.array([two_point_mi(shuffle_across_corpus(tokens, offsets, seed + 1 + k), offsets, distances,
+                                       vocab_size).mi for k in range(n_shuffle)])
+        baseline, baseline_sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
+        corrected, sigma = corrected_curve(raw.mi, raw.stderr, baseline, baseline_sd, n_shuffle)
+        boot = (bootstrap_alpha(tokens, offsets, distances, n_boot, vocab_size, sigma, equal_boot, seed) if n_boot
+                else {"corrected": np.zeros(0), "equal": np.zeros(0)})
         return {"distances": distances, "n_pairs": raw.n_pairs, "raw": raw.mi, "raw_stderr": raw.stderr,
                 "plugin": raw.mi_plugin, "equal": equal.mi, "equal_n_pairs": equal.n_pairs,
-                "shuffled": shuffled.mi, "boot_alpha": alphas}
+                "shuffled_within": within.mi, "shuffled_corpus": baseline, "shuffled_corpus_sd": baseline_sd,
+                "corrected": corrected, "corrected_sigma": sigma, "boot_alpha": boot["corrected"],
+                "boot_alpha_equal": boot["equal"] if equal_boot else np.zeros(0)}
 
-    full_key = {**key, "distances": distances.tolist(), "n_boot": n_boot, "seed": seed, "vocab_size": vocab_size}
+    full_key = {**key, "distances": distances.tolist(), "n_boot": n_boot, "seed": seed, "vocab_size": vocab_size,
+                "n_shuffle": n_shuffle, "equal_boot": equal_boot}
     return cache.load_or_compute("twopoint", full_key, compute, [sys.modules[__name__], entropy, fit])
 
 
@@ -285,8 +390,42 @@ class TwoPointChapter:
     max_tokens: int = param(0, between(0, 10**10, "tokens kept per corpus, a prefix of every document; 0 keeps all"))
     top_k: int = param(63, between(1, 4095, "size of the coarse alphabet: the top_k tokens plus one other class"))
     n_boot: int = param(10, between(0, 1000, "bootstrap replicates over documents for alpha"))
-    seed: int = param(0, between(0, 2**32 - 1, "seed of the shuffle baseline and the bootstrap"))
+    n_shuffle: int = param(4, between(2, 100, "corpus-wide shuffles averaged into the bias baseline"))
+    seed: int = param(0, between(0, 2**32 - 1, "seed of the shuffle baselines and the bootstrap"))
+    alpha_tolerance: float = param(0.15, between(0, 2, "claims: |alpha - paper| allowed beyond 2 bootstrap sd",
+                                                  integer=False))
+    min_r_squared: float = param(0.9, between(0, 1, "claims: weighted R² a power law must reach", integer=False))
 
     @property
     def distances(self) -> tuple[int, ...]:
         return tuple(2**k for k in range(self.max_distance.bit_length()))
+
+
+PAPER_COUNTERPART = {"books": "pg19", "pg19": "pg19", "wiki": "wikipedia", "wikipedia": "wikipedia"}  # l2m.paper.TWO_POINT key
+
+
+def bootstrap_sd(alphas: np.ndarray) -> float:
+    """Standard deviation of bootstrap exponents (NaN with fewer than two replicates)."""
+    alphas = np.asarray(alphas, dtype=float)
+    return float(np.std(alphas, ddof=1)) if len(alphas) > 1 else float("nan")
+
+
+def fit_summary(distances: np.ndarray, results: dict[str, dict[str, np.ndarray]]):
+    """Both bias-corrected fits of every measured curve (from :func:`measure`), one row each.
+
+    Rows indexed (measurement, method); columns A, alpha, alpha bootstrap sd, C, weighted R².
+    """
+    import pandas as pd
+
+    distances = np.asarray(distances)
+    rows = []
+    for name, r in results.items():
+        ok = np.isfinite(r["equal"])
+        equal = fit_power_law_with_offset(distances[ok], r["equal"][ok])
+        rows.append({"measurement": name, "method": "equal pairs, offset fit", "A": equal.amplitude,
+                     "alpha": equal.alpha, "alpha bootstrap sd": bootstrap_sd(r["boot_alpha_equal"]), "C": equal.offset})
+        plain = corrected_fit(distances, r["corrected"], r["corrected_sigma"])
+        rows.append({"measurement": name, "method": "raw − corpus-wide shuffle, weighted fit", "A": plain.amplitude,
+                     "alpha": -plain.exponent, "alpha bootstrap sd": bootstrap_sd(r["boot_alpha"]),
+                     "weighted R²": plain.r_squared})
+    return pd.DataFrame(rows).set_index(["measurement", "method"])
