@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: book test check-figures bench clean
+.PHONY: book test check-figures lab publish bench gpu-check clean
 
 book: $(STAMP)
 	$(VENV)/bin/python -m l2m.build --preset $(PRESET)
@@ -16,8 +16,23 @@ test: $(STAMP)
 
 # Headless Chromium (Debian's `chromium`) opens every built page and fails unless its figures drew and its
 # math was typeset, or if a page loads anything from another host.
+# playwright drives the system's browser (/usr/bin/chromium); it reports, per page, the figures drawn, the
+# controls of the explorer figures exercised, the requests to other hosts (must be 0) and the page's size, and
+# saves one figure per chapter to _build/screenshots/.
 check-figures: $(STAMP)
 	$(VENV)/bin/python -m l2m.figcheck _build/html
+
+# JupyterLab on the chapters, with this environment's kernel (l2m importable, the same $$L2M_CACHE as the
+# build, so a chapter already built re-runs from the cache). LAB_FLAGS=--no-browser on a remote machine.
+LAB_PORT ?= 8888
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=book --ServerApp.port=$(LAB_PORT) $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_FLAGS)
+
+# The built HTML onto the gh-pages branch (a commit of its own, .nojekyll included), pushed to REMOTE.
+REMOTE ?= origin
+publish: $(STAMP)
+	test -f _build/html/index.html || { echo "no _build/html: run make book first"; exit 1; }
+	$(VENV)/bin/ghp-import -n -p -r $(REMOTE) -b gh-pages -m "Publish the book" _build/html
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_gaussian.py
@@ -25,6 +40,14 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_lm.py
 	$(VENV)/bin/python benchmarks/bench_train.py
 	$(VENV)/bin/python benchmarks/bench_sweep.py
+
+# The prepared GPU check (lib/l2m/gpucheck.py; README "At the paper's scale, on GPUs"). It runs with the
+# machine's own python3 and CUDA torch: no .venv, no requirements.txt (its torch is the CPU build).
+# Without CUDA it prints one line. GPU_CHECK_FLAGS=--build-kernels also compiles the SSM kernels first.
+GPU_PYTHON ?= python3
+OUT ?= _build/gpu-check
+gpu-check:
+	PYTHONPATH=lib$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PYTHON) -m l2m.gpucheck --out $(OUT) $(GPU_CHECK_FLAGS)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

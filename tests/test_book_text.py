@@ -54,3 +54,18 @@ def test_no_typed_decimal_in_chapter_text(notebook: Path) -> None:
     found = {n for text in markdown_cells(notebook) for n in typed_decimals(text)}
     assert not found, (f"{notebook.name}: decimal numbers typed in the text ({', '.join(sorted(found))}): glue them "
                        f"from the cell that computes them, or read the paper's from l2m.paper")
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_papermill_reads_every_parameter(notebook: Path) -> None:
+    # papermill skips a parameter line it cannot parse (an "=" inside its comment, say) with a warning only,
+    # and `papermill -p name value` then silently fails to override it
+    import ast
+
+    from papermill.translators import PythonTranslator
+
+    cell = next(c for c in json.loads(notebook.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+    source = "".join(cell["source"])
+    assigned = [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets]
+    assert len(assigned) == len(set(assigned)), f"{notebook.name}: a parameter is set twice"
+    assert [p.name for p in PythonTranslator.inspect({"source": source})] == assigned

@@ -67,3 +67,20 @@ def test_canonical_pairs_add_up_to_the_bipartite_mi():
         assert references.minimal_state_dim(cov, ell) == expected
     assert references.minimal_state_dim(cov, ell, fraction=1.0) <= ell
     assert math.isclose(references.canonical_mi(np.eye(4), 2).sum(), 0.0, abs_tol=1e-12)
+
+
+def test_a_fractional_expand_narrows_the_ssm_state_and_not_the_residual_stream():
+    # chapter 05's state scan: d_inner = expand · d_model below d_model; the cache transformers keeps holds
+    # n_layer · d_inner · (d_state + d_conv) numbers (one convolution column more than the formula counts)
+    for expand, d_inner in ((1 / 32, 1), (1 / 8, 4), (0.5, 16)):
+        cfg = models.model_config("mamba", "tiny", "gaussian", 64, channels=2, n_layer=2, d_model=32, expand=expand,
+                                  d_conv=2, d_state=2)
+        model = models.build_model(cfg)
+        assert cfg.d_inner == d_inner and model.backbone.layers[0].mixer.in_proj.in_features == 32
+        assert state.history_state(cfg).at(64) == 2 * d_inner * (2 + 1) + 1
+        assert state.measured_state(model, 64) == 2 * d_inner * (2 + 2)
+    with pytest.raises(ValueError, match="whole"):
+        models.model_config("mamba", "tiny", "gaussian", 64, channels=2, d_model=32, expand=0.3)
+    with pytest.raises(ValueError, match="Mamba2 takes a whole expand"):
+        models.model_config("mamba2", "tiny", "gaussian", 64, channels=2, d_model=32, expand=0.5)
+    models.build_model(models.model_config("mamba2", "tiny", "gaussian", 64, channels=2, d_model=4, expand=1.0))

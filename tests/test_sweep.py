@@ -134,3 +134,17 @@ def test_every_preset_names_a_valid_grid(preset):
         for name in cfg.series().get(sweep.run_folder(p).name, ()):
             lengths.setdefault(name, set()).add(p["seq_len"])
     assert set(lengths) == {"fixed state", "state grown like L^β", "gpt2"} and all(len(v) >= 2 for v in lengths.values())
+
+
+def test_chapter_04_takes_every_parameter_a_grid_entry_may_name():
+    # a grid key the notebook does not pass to TrainConfig would train another run than the folder the sweep reads
+    import ast
+    import json
+
+    cells = [c for c in json.loads(sweep.TRAIN_NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
+    parameters = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+    assigned = {t.id for node in ast.parse("".join(parameters["source"])).body if isinstance(node, ast.Assign)
+                for t in node.targets}
+    passed = {kw.arg for c in cells for node in ast.walk(ast.parse("".join(c["source"])))
+              if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "validate" for kw in node.keywords}
+    assert set(sweep.GRID_KEYS) <= assigned and set(sweep.GRID_KEYS) <= passed

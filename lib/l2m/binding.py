@@ -170,7 +170,7 @@ def chapter_claims(scan: pd.DataFrame, lengths: pd.DataFrame, scan_len: int, gro
             f"(2 s.e.); largest captured − bound: {excess:+.3f} of I_BP",
             bool(len(ssm) > 0 and below == len(ssm)),
             "the bound is exact for linear states; a trained SSM is nonlinear and may pass it (the theorem's C "
-            "allows that). Captured MI also pays for modelling Y itself, so small states sit far below the bound"),
+            "allows that). Captured MI also pays for modelling Y itself, so it can sit far below the bound"),
         claims.Claim(
             "captured MI rises with the history state at fixed L", "—",
             f"Spearman ρ = {rho:.2f} over {len(ssm)} SSM runs at L = {scan_len}",

@@ -27,17 +27,17 @@ from .corpus import CORPORA
 from .params import Rule, between, one_of, param
 
 # The default grid (chapter 05): a state scan at L = 64 and fixed against grown state over L = 16, 64, 256,
-# 2 channels. Small SSM states come from one layer of width 4 or 16 with expand 1 and d_conv 2 (state
-# n_layer·d_inner·(d_state + d_conv − 1)); swa sees the last window tokens through one layer.
-SMALL_MAMBA = {"arch": "mamba", "n_layer": 1, "d_model": 4, "expand": 1, "d_conv": 2}
+# 2 channels. Small SSM states come from a two-layer Mamba of width 32 whose SSM is narrowed by a fractional
+# expand (d_inner = expand · d_model) with d_conv 2: its state n_layer · d_inner · (d_state + d_conv − 1) goes
+# from 7 numbers up, while the per-token layers keep their width. swa sees the last window tokens (one layer).
+SMALL_MAMBA = {"arch": "mamba", "n_layer": 2, "d_model": 32, "d_conv": 2, "d_state": 2, "steps": 2000}
 DEFAULT_GRID = (
-    SMALL_MAMBA | {"layers": 3, "d_state": [1, 4]},
-    SMALL_MAMBA | {"layers": 3, "d_model": 16, "d_state": 2},
+    SMALL_MAMBA | {"layers": 3, "expand": [1 / 32, 1 / 8, 1 / 4, 1 / 2, 2]},
     {"arch": ["mamba", "mamba2"], "layers": 3},
-    SMALL_MAMBA | {"arch": "mamba2", "layers": 3, "d_state": 2},
+    {"arch": "mamba2", "layers": 3, "n_layer": 1, "d_model": 4, "expand": 1, "d_conv": 2, "d_state": 2},
     {"arch": "swa", "layers": 3, "n_layer": 1, "window": [2, 4, 16]},
-    SMALL_MAMBA | {"layers": [2, 3, 4], "d_state": 2, "series": "fixed state"},
-    SMALL_MAMBA | {"layers": [2, 3, 4], "d_state": 2, "grow": "d_state", "series": "state grown like L^β"},
+    SMALL_MAMBA | {"layers": [2, 3, 4], "expand": 1 / 16, "series": "fixed state"},
+    SMALL_MAMBA | {"layers": [2, 3, 4], "expand": 1 / 16, "grow": "d_state", "series": "state grown like L^β"},
     {"arch": "gpt2", "layers": [2, 4], "series": "gpt2"},
     {"arch": "gpt2", "layers": 3, "steps": 3000, "series": "gpt2"},
 )

@@ -111,14 +111,14 @@ class ModelConfig:
     d_state: int = 0
     head_dim: int = 0
     window: int = 0  # swa only: sliding attention window in tokens, the query itself included
-    expand: int = 2  # SSM inner width d_inner = expand · d_model
+    expand: float = 2  # SSM inner width d_inner = expand · d_model (below 1: a state narrower than the residual stream)
     d_conv: int = 4  # SSM causal convolution width
     position_embedding: bool = True  # swa, Mamba and Mamba2: GPT2 always has its learned positions
     dropout: float = 0.0  # fresh data never repeats; none by default
 
     @property
     def d_inner(self) -> int:
-        return self.expand * self.d_model
+        return round(self.expand * self.d_model)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,7 +130,7 @@ class ModelConfig:
 
 def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 0, vocab_size: int = 0,
                  position_embedding: bool = True, d_state: int = 0, window: int = 0, n_layer: int = 0,
-                 d_model: int = 0, expand: int = 0, d_conv: int = 0) -> ModelConfig:
+                 d_model: int = 0, expand: float = 0, d_conv: int = 0) -> ModelConfig:
     """The :class:`ModelConfig` of a named size; a value > 0 overrides the size's: ``d_state`` (SSMs),
     ``window`` (swa), ``n_layer``, ``d_model``, and the SSMs' ``expand`` and ``d_conv``. Chapter 05
     shrinks SSM states with them (Sec. 5: a state below what the data asks for)."""
@@ -144,8 +144,13 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
     ssm = arch not in ATTENTION_ARCHS
     d_model = d_model or s.d_model
     head_dim = s.head_dim
-    if arch == "mamba2" and head_dim and (expand or 2) * d_model % head_dim:
-        head_dim = math.gcd(head_dim, (expand or 2) * d_model)  # Mamba2Config: heads · head_dim = expand · d_model
+    d_inner = round((expand or 2) * d_model)
+    if ssm and (d_inner < 1 or abs(d_inner - (expand or 2) * d_model) > 1e-9):
+        raise ValueError(f"expand = {expand} times d_model = {d_model} must be a whole number of inner channels")
+    if arch == "mamba2" and expand and expand != int(expand):
+        raise ValueError(f"expand = {expand}: Mamba2 takes a whole expand (transformers' Mamba2 layers), Mamba a fraction")
+    if arch == "mamba2" and head_dim and d_inner % head_dim:
+        head_dim = math.gcd(head_dim, d_inner)  # Mamba2Config: heads · head_dim = expand · d_model
     if arch in ATTENTION_ARCHS and d_model % s.n_head:
         raise ValueError(f"d_model = {d_model} is not a multiple of {arch} {size}'s {s.n_head} heads")
     return ModelConfig(arch=arch, task=task, n_layer=n_layer or s.n_layer, d_model=d_model, max_len=seq_len,
@@ -182,11 +187,15 @@ def _backbone(cfg: ModelConfig) -> nn.Module:
         return MistralModel(config)
     if cfg.arch == "mamba":
         config = MambaConfig(hidden_size=cfg.d_model, state_size=cfg.d_state, num_hidden_layers=cfg.n_layer,
-                             expand=cfg.expand, conv_kernel=cfg.d_conv, use_mambapy=True, use_cache=False, **common)
+                             expand=max(1, int(cfg.expand)), conv_kernel=cfg.d_conv, use_mambapy=True, use_cache=False,
+                             **common)
+        # MambaConfig takes a whole expand; the layers and the cache read intermediate_size, so a fractional
+        # expand (an SSM state narrower than the residual stream, chapter 05) is set here
+        config.intermediate_size = cfg.d_inner
         return MambaModel(config)
     num_heads = cfg.d_inner // cfg.head_dim  # Mamba2Config checks expand·hidden_size = num_heads·head_dim
     config = Mamba2Config(hidden_size=cfg.d_model, state_size=cfg.d_state, num_hidden_layers=cfg.n_layer,
-                          expand=cfg.expand, conv_kernel=cfg.d_conv, head_dim=cfg.head_dim, num_heads=num_heads,
+                          expand=int(cfg.expand), conv_kernel=cfg.d_conv, head_dim=cfg.head_dim, num_heads=num_heads,
                           n_groups=1,  # the official Mamba2 default (ngroups=1)
                           chunk_size=min(256, cfg.max_len),  # the PyTorch path pads every chunk to this length
                           use_cache=False, **common)

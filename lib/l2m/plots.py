@@ -5,10 +5,15 @@ default. Jupyter Book 1.x silently drops Plotly's own mime type (the page gets n
 the build passes), so the ``l2m`` part adds a ``text/html`` copy of the figure that calls
 ``Plotly.newPlot`` without embedding plotly.js: the book loads plotly.js once per page from
 ``_static/`` (see :mod:`l2m.build`). The mime-type part keeps figures live in JupyterLab.
+
+:func:`explorer_figure` carries a chapter's alternatives in one figure, switched by Plotly's own
+dropdowns and sliders, so the published book can be explored without a kernel.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+import json
+from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,6 +21,35 @@ import plotly.io as pio
 from plotly.io.base_renderers import MimetypeRenderer
 
 FIGURE_CLASS = "l2m-figure"  # marks a figure's <div> in the HTML; the browser check counts them
+
+
+EXPLORER_KEY = "l2m_explorer"  # layout.meta entry of an explorer figure: its controls and states
+# Runs after Plotly.newPlot on a book page: a figure with several controls shows the traces of the state that
+# all of its controls select together (Plotly's buttons and slider steps set one control's value each).
+EXPLORER_SCRIPT = """
+var gd = document.getElementById('{plot_id}');
+var ex = gd.layout.meta && gd.layout.meta.l2m_explorer;
+if (ex && ex.controls.length > 1) {
+  var show = function () {
+    var key = ex.controls.map(function (c) {
+      var item = (c.kind === 'slider' ? gd.layout.sliders : gd.layout.updatemenus)[c.index];
+      return item.active || 0;
+    }).join('|');
+    var shown = ex.states[key] || [];
+    var visible = gd.data.map(function (_, i) { return shown.indexOf(i) >= 0; });
+    Plotly.update(gd, {visible: visible}, {'title.text': ex.titles[key]});
+  };
+  gd.on('plotly_buttonclicked', show);
+  gd.on('plotly_sliderchange', show);
+}
+"""
+
+
+def explorer_meta(fig: go.Figure | dict) -> dict | None:
+    """The controls and states of an explorer figure (None for any other figure)."""
+    layout = fig.get("layout", {}) if isinstance(fig, dict) else fig.layout.to_plotly_json()
+    meta = layout.get("meta")
+    return meta.get(EXPLORER_KEY) if isinstance(meta, dict) else None
 
 
 class BookRenderer(MimetypeRenderer):
@@ -31,6 +65,7 @@ class BookRenderer(MimetypeRenderer):
             default_height=480,
             config={"displaylogo": False, "responsive": True},
             validate=False,
+            post_script=EXPLORER_SCRIPT if explorer_meta(fig_dict) else None,
         )
         return {"text/html": f'<div class="{FIGURE_CLASS}">{html}</div>'}
 
@@ -224,3 +259,103 @@ def points_figure(
                         line={"color": "#7f7f7f", "dash": DASHES[(j + 1) % len(DASHES)], "width": 1.5})
     fig.update_layout(title=title)
     return _axes(fig, x_title, y_title, log_x, False)
+
+
+def _state_key(indices: Sequence[int]) -> str:
+    return "|".join(str(i) for i in indices)
+
+
+def explorer_figure(
+    frames: Mapping[tuple[str, ...], go.Figure | Sequence],
+    controls: Sequence[str],
+    sliders: Sequence[str] = (),
+    default: tuple[str, ...] | None = None,
+    title: str = "",
+    height: int | None = None,
+) -> go.Figure:
+    """One figure holding every alternative of ``frames``, switched by Plotly dropdowns and sliders.
+
+    ``frames`` maps a state, one value per name in ``controls``, to what that state shows: a figure
+    made by this module (its traces, its title; the axes are those of the first frame) or a list of
+    traces. A control named in ``sliders`` is a slider (for ordered values: layers, lengths), the
+    others are dropdowns; values keep the order in which the keys first name them. A state that
+    ``frames`` lacks shows no trace and says so in its title. ``default`` (else the first key) is the
+    state drawn first.
+
+    Every trace of every frame is in the figure, visible only in its own state. With one control its
+    buttons or slider steps set the visibility themselves (this works in JupyterLab too); with more,
+    a book page combines the controls' choices (:data:`EXPLORER_SCRIPT`, added by the book's renderer).
+    ``layout.meta["l2m_explorer"]`` records the controls and, per state, the indices of its traces.
+    """
+    controls = list(controls)
+    if not frames or any(len(key) != len(controls) for key in frames):
+        raise ValueError(f"every key of frames needs one value per control {controls}")
+    unknown = set(sliders) - set(controls)
+    if unknown:
+        raise ValueError(f"sliders {sorted(unknown)} are not among the controls {controls}")
+    values = [list(dict.fromkeys(str(key[k]) for key in frames)) for k in range(len(controls))]
+    by_state = {tuple(str(v) for v in key): frame for key, frame in frames.items()}
+    first = next(iter(frames.values()))
+    fig = go.Figure(layout=first.layout if isinstance(first, go.Figure) else None)
+    default = tuple(str(v) for v in (default or next(iter(frames))))
+    states, titles = {}, {}
+    for combo in itertools.product(*[range(len(v)) for v in values]):
+        state = tuple(values[k][i] for k, i in enumerate(combo))
+        frame = by_state.get(state)
+        label = ", ".join(f"{name} = {value}" for name, value in zip(controls, state))
+        if frame is None:
+            states[_state_key(combo)] = []
+            titles[_state_key(combo)] = f"{title + ': ' if title else ''}{label}: not measured"
+            continue
+        traces = frame.data if isinstance(frame, go.Figure) else frame
+        frame_title = frame.layout.title.text if isinstance(frame, go.Figure) else None
+        titles[_state_key(combo)] = frame_title or (f"{title}: {label}" if title else label)
+        start = len(fig.data)
+        for trace in traces:
+            fig.add_trace(trace)
+            fig.data[-1].visible = state == default
+        states[_state_key(combo)] = list(range(start, len(fig.data)))
+    n_traces = len(fig.data)
+
+    def update(k: int, i: int) -> dict:
+        """What choosing value i of control k does by itself: exact when it is the only control."""
+        combo = [values[j].index(default[j]) for j in range(len(controls))]
+        combo[k] = i
+        shown = set(states[_state_key(combo)])
+        return {"method": "update" if len(controls) == 1 else "skip", "label": values[k][i],
+                "args": [{"visible": [t in shown for t in range(n_traces)]}, {"title.text": titles[_state_key(combo)]}]}
+
+    menus, slider_list, meta_controls, annotations = [], [], [], []
+    for k, name in enumerate(controls):
+        active = values[k].index(default[k])
+        if name in sliders:
+            steps = [update(k, i) for i in range(len(values[k]))]
+            slider_list.append({"active": active, "steps": steps, "currentvalue": {"prefix": f"{name} = "},
+                                "x": 0.0, "len": 1.0, "y": -0.18 - 0.22 * len(slider_list), "yanchor": "top",
+                                "pad": {"t": 10, "b": 0}})
+            meta_controls.append({"name": name, "kind": "slider", "index": len(slider_list) - 1, "values": values[k]})
+        else:
+            x = 0.27 * len(menus)
+            menus.append({"type": "dropdown", "active": active, "buttons": [update(k, i) for i in range(len(values[k]))],
+                          "x": x, "xanchor": "left", "y": 1.03, "yanchor": "bottom", "showactive": True,
+                          "pad": {"t": 0, "b": 0}})
+            annotations.append({"text": f"{name}:", "x": x, "y": 1.19, "xref": "paper", "yref": "paper",
+                                "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
+            meta_controls.append({"name": name, "kind": "menu", "index": len(menus) - 1, "values": values[k]})
+    default_key = _state_key([values[k].index(default[k]) for k in range(len(controls))])
+    base_height = height or (fig.layout.height or 480)
+    fig.update_layout(
+        updatemenus=menus, sliders=slider_list, annotations=list(fig.layout.annotations) + annotations,
+        title={"text": titles[default_key], "y": 0.98, "yanchor": "top"},
+        margin={"t": 150 if menus else 70, "b": 80 + 95 * len(slider_list)},
+        height=base_height + (80 if menus else 0) + 95 * len(slider_list),
+        meta={EXPLORER_KEY: {"controls": meta_controls, "states": states, "titles": titles}},
+    )
+    return fig
+
+
+def explorer_state_traces(fig: go.Figure, state: Sequence[str]) -> list[int]:
+    """Indices of the traces an explorer figure shows when its controls select ``state`` (one value each)."""
+    meta = explorer_meta(fig)
+    combo = [c["values"].index(str(v)) for c, v in zip(meta["controls"], state)]
+    return list(meta["states"][_state_key(combo)])

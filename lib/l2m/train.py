@@ -72,7 +72,8 @@ class TrainConfig:
                                              "size's value"))
     n_layer: int = param(0, between(0, 256, "layers; 0 keeps the size's value"))
     d_model: int = param(0, between(0, 1 << 16, "model width; 0 keeps the size's value"))
-    expand: int = param(0, between(0, 16, "SSMs: inner width d_inner = expand · d_model; 0 keeps 2"))
+    expand: float = param(0, between(0, 16, "SSMs: inner width d_inner = expand · d_model (a fraction narrows the "
+                                            "state below the residual stream); 0 keeps 2", integer=False))
     d_conv: int = param(0, between(0, 64, "SSMs: causal convolution width (1: none); 0 keeps 4"))
     steps: int = param(4000, between(1, 10**8, "optimiser steps"))
     batch: int = param(16, between(1, 1 << 20, "sequences per step (all GPUs together)"))
