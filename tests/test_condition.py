@@ -63,6 +63,6 @@ def test_sweep_summary_reads_the_runs(finished):
     caught = condition.captured_runs(table, n_sequences=64, seed=0)
     blind = condition.reference_kl([(2, 16)], "power")["best linear, position-blind"]
     summary = condition.sweep_summary(table, caught, blind)
-    assert summary.loc["gpt2 tiny", "KL / position-blind cap, L = 16"] == pytest.approx(finished[0].average / blind.loc[16])
+    assert summary.loc["gpt2 tiny", "KL / position-blind reference, L = 16"] == pytest.approx(finished[0].average / blind.loc[16])
     assert summary.loc["mamba tiny", "last-quarter KL"] == pytest.approx(finished[1].per_position[-4:].mean())
     assert summary.loc["gpt2 tiny", "KL at L = 16 / KL at L = 16"] == pytest.approx(1.0)

@@ -97,11 +97,12 @@ def bound_fractions(runs_by_length: pd.DataFrame, family: str, channels: int) ->
     return np.array(out)
 
 
-def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]], family: str = "power") -> pd.DataFrame:
     """Captured fraction against L for every named series (``series``: run folder → its series names).
 
-    One row per (series, L): the run's label, state, fraction and its standard error, and whether
-    GPT2 is well trained at that L (``well_trained``: some GPT2 run there captures ≥ WELL_TRAINED).
+    One row per (series, L): the run's label, state, fraction and its standard error, the linear bound of
+    its state as a fraction of I_BP (:func:`bound_fractions`), and whether GPT2 is well trained at that L
+    (``well_trained``: some GPT2 run there captures ≥ WELL_TRAINED).
     """
     trained = {L: bool((g["measured"] / g["exact"] >= WELL_TRAINED).any())
                for L, g in caught[caught["arch"] == TRANSFORMER].groupby("L")}
@@ -110,9 +111,11 @@ def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]]) -> pd
         for name in series.get(row.folder, ()):
             rows.append({"series": name, "L": row.L, "label": row.label, "state": int(row.state),
                          "fraction": row.measured / row.exact, "fraction_se": row.stderr / row.exact,
+                         "bound_fraction": bound_fractions(pd.DataFrame({"L": [row.L], "state": [row.state]}),
+                                                           family, row.channels)[0],
                          "well_trained": trained.get(row.L, False)})
-    return pd.DataFrame(rows, columns=["series", "L", "label", "state", "fraction", "fraction_se", "well_trained"]
-                        ).sort_values(["series", "L"], kind="stable").reset_index(drop=True)
+    columns = ["series", "L", "label", "state", "fraction", "fraction_se", "bound_fraction", "well_trained"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["series", "L"], kind="stable").reset_index(drop=True)
 
 
 def rises_with_state(scan: pd.DataFrame, archs: tuple[str, ...] = ("mamba", "mamba2")) -> tuple[float, bool]:
@@ -143,7 +146,8 @@ def keeps_fraction(lengths: pd.DataFrame, fixed: str, grown: str) -> dict:
     g = both[(both["series"] == grown) & (both["L"] == L)].iloc[0]
     holds = bool(g["fraction"] - f["fraction"] > 2 * np.hypot(f["fraction_se"], g["fraction_se"]))
     return {"L": int(L), "fixed": float(f["fraction"]), "fixed_se": float(f["fraction_se"]),
-            "grown": float(g["fraction"]), "grown_se": float(g["fraction_se"]), "holds": holds}
+            "grown": float(g["fraction"]), "grown_se": float(g["fraction_se"]), "holds": holds,
+            "fixed_bound": float(f.get("bound_fraction", np.nan)), "grown_bound": float(g.get("bound_fraction", np.nan))}
 
 
 def chapter_claims(scan: pd.DataFrame, lengths: pd.DataFrame, scan_len: int, growth_exponent: float,
@@ -188,7 +192,12 @@ def chapter_claims(scan: pd.DataFrame, lengths: pd.DataFrame, scan_len: int, gro
              f"{kept['fixed']:.3f} ± {kept['fixed_se']:.3f} of I_BP" if kept["L"] else
              "no length above the shortest where GPT2 is well trained: no conclusion"),
             bool(kept["holds"]),
-            "read only where GPT2 captures ≥ the well-trained threshold; grown − fixed must exceed 2 s.e."),
+            "read only where GPT2 captures ≥ the well-trained threshold; grown − fixed must exceed 2 s.e."
+            + (f" Both runs sit far below the linear bounds of their states ({kept['fixed_bound']:.2f} and "
+               f"{kept['grown_bound']:.2f} of I_BP): at this budget the small SSM is limited by its training and "
+               f"width, not by its state, so a larger state cannot help it"
+               if kept["L"] and not kept["holds"] and max(kept["fixed"], kept["grown"]) < 0.5 * kept["fixed_bound"]
+               else "")),
         claims.Claim(
             "the state must grow at least like L^β, β of the data's I_BP", f"β = {beta}",
             f"exact minimal linear state (99 % of I_BP) ∝ L^{growth_exponent:.2f}",

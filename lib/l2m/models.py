@@ -18,7 +18,8 @@ transformers PyTorch path, with the ``mambapy`` parallel scan for Mamba (:func:`
 ``position_embedding`` adds a learned absolute position embedding to the input of swa, Mamba and
 Mamba2 (GPT2 always has its own; the flag does not apply to it; swa keeps its rotary positions too,
 which are relative only). The Gaussian process is tied to absolute position, so a position-blind
-model is capped by position-blindness whatever its memory (SPEC §4); this control separates the two.
+linear model is held at the best position-blind linear predictor whatever its memory (a nonlinear recurrent one can
+count positions from BOS and do better); this control separates position from memory.
 """
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """Exact reference predictors and the exact minimal history state of the Gaussian data.
 
 A KL curve of a trained model means little alone: on this data even a model that learned
-nothing gets worse with L, and a model with no position signal is capped by position-blindness,
+nothing gets worse with L, and a linear model with no position signal is held back by position-blindness,
 not by its state (SPEC §4). These quantities are computed from the covariance Σ of one channel,
 with no training, for any L: the expected conditional KL of predicting with the marginal
 N(0, 1) (:func:`marginal_kl`), with the best linear predictor that sees only the last k tokens,
 a fixed window state (:func:`window_kl`), with the best linear predictor that cannot see the
-position, the cap of a model with no position signal (:func:`position_blind_kl`), and the
+position, exact for linear position-blind models and a reference for others (:func:`position_blind_kl`), and the
 canonical correlations between past and future, whose count at 99 % of I_BP is the minimal
 linear history state (:func:`canonical_mi`, :func:`minimal_state_dim`, :func:`minimal_state_table`:
 the L2M condition of Sec. 5 computed exactly for this data). Chapters 04 and 05 draw them
@@ -172,7 +172,8 @@ def position_blind_error(cov: np.ndarray, weights: np.ndarray, chunk: int = 256)
 
 
 def position_blind_kl(cov: np.ndarray) -> np.ndarray:
-    """Expected KL_t of the best position-blind linear predictor, (L,): the cap of a model with no position signal.
+    """Expected KL_t of the best position-blind linear predictor, (L,): no *linear* model without a position signal
+    does better; a nonlinear recurrent one can count positions from BOS and go below it (a reference, not a cap).
 
     KL_t = ln(σ/σ_p,t) + e_t / (2σ²) − ½ with e_t from Σ and the optimal w, σ
     (:func:`position_blind_predictor`). Its average lies between 0 (the exact conditional, the
@@ -265,7 +266,7 @@ def gaussian_references(cov: np.ndarray, windows: tuple[int, ...] = (1, 4, 16)) 
     """Expected KL_t of the exact reference predictors that belong on every KL figure (SPEC §4), (L,) each.
 
     The marginal N(0, 1), the best linear predictors from the last k tokens (k < L − 1), and the
-    best position-blind linear predictor (the cap of a model with no position signal); the exact
+    best position-blind linear predictor (exact for linear position-blind models); the exact
     conditional, KL 0, is the floor of them all.
     """
     refs = {"N(0, 1): learned nothing": marginal_kl(cov)}
