@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from l2m import tasks, train
+from l2m import config, tasks, train
 from l2m.params import validate
 
 
@@ -38,7 +38,7 @@ def per_call(fn, repeat: int) -> float:
 
 
 def bench(arch: str, steps: int) -> None:
-    cfg = validate(train.TrainConfig, arch=arch, steps=steps, warmup=10, device="cpu", checkpoint_every=100)
+    cfg = validate(config.TrainConfig, arch=arch, steps=steps, warmup=10, device="cpu", checkpoint_every=100)
     device = torch.device("cpu")
     task = tasks.make_task(cfg, device)
     model = train.build(cfg, task)

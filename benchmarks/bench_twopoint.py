@@ -17,7 +17,7 @@ import tracemalloc
 
 import numpy as np
 
-from l2m import corpus, twopoint
+from l2m import corpus, tokenizer, twopoint
 from l2m.entropy import grassberger_entropy
 
 SAMPLE_DISTANCES = (1, 64, 4096)
@@ -39,7 +39,7 @@ def counter_two_point(tokens: np.ndarray, offsets: np.ndarray, d: int) -> tuple[
 
 def main() -> None:
     books = corpus.load_corpus("books")
-    token_array = corpus.tokenize(books)
+    token_array = tokenizer.tokenize(books)
     tokens, offsets = np.asarray(token_array.tokens), np.asarray(token_array.offsets)
     vocab = token_array.vocab_size
     print(f"[twopoint] books: {len(tokens):,} tokens in {len(offsets) - 1} documents, vocabulary {vocab:,}")

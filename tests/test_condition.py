@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from l2m import condition, gaussian, models, references, state, train
+from l2m import condition, config, gaussian, models, references, state, train
 from l2m.params import validate
 
 TINY = {"layers": 2, "channels": 2, "steps": 60, "batch": 16, "warmup": 5, "eval_sequences": 64, "device": "cpu"}
@@ -11,7 +11,7 @@ TINY = {"layers": 2, "channels": 2, "steps": 60, "batch": 16, "warmup": 5, "eval
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     folder = tmp_path_factory.mktemp("runs")
-    return [train.train(validate(train.TrainConfig, arch=arch, **TINY), folder / arch, progress=False)
+    return [train.train(validate(config.TrainConfig, arch=arch, **TINY), folder / arch, progress=False)
             for arch in ("gpt2", "mamba")]
 
 

@@ -2,7 +2,7 @@
 executes chapter 04 through papermill once per unfinished run, then reuses it."""
 import pytest
 
-from l2m import condition, models, references, state, sweep, train
+from l2m import condition, config, models, references, state, sweep, train
 from l2m.params import ParameterError, validate
 
 SHARED = {"size": "tiny", "channels": 2, "steps": 150, "warmup": 10, "eval_sequences": 8, "device": "cpu"}
@@ -96,7 +96,7 @@ def test_sweep_executes_chapter_04_once_per_run_then_reuses_it(tmp_path, monkeyp
     assert executed == sorted(f"{sweep.run_folder(p).name}.ipynb" for p in points)
     assert [r.config.arch for r in runs] == ["gpt2", "mamba"] and all(r.metrics["steps_this_call"] == 150 for r in runs)
     # the runs are the ones chapter 05 computes from the same parameters
-    assert [r.folder for r in runs] == [train.default_run_dir(validate(train.TrainConfig, **p)) for p in points]
+    assert [r.folder for r in runs] == [train.default_run_dir(validate(config.TrainConfig, **p)) for p in points]
     stamps = [(tmp_path / "notebooks" / name).stat().st_mtime_ns for name in executed]
     again = sweep.execute(points, tmp_path / "notebooks", progress=False)
     assert [r.metrics for r in again] == [r.metrics for r in runs]

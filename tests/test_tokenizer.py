@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from l2m import corpus, tokenizer
-from l2m.corpus import load_corpus, tokenize
-from l2m.tokenizer import TokenizerUnavailable, encode, load_tokenizer, split_text
+from l2m.corpus import load_corpus
+from l2m.tokenizer import TokenizerUnavailable, encode, load_tokenizer, split_text, tokenize
 
 
 @pytest.fixture(scope="session")

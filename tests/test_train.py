@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from l2m import references, runs, tasks, train
+from l2m import config, references, runs, tasks, train
 from l2m.params import ParameterError, validate
 
 SMALL = {"layers": 2, "steps": 40, "batch": 8, "warmup": 5, "eval_sequences": 16, "checkpoint_every": 10,
@@ -17,7 +17,7 @@ SMALL = {"layers": 2, "steps": 40, "batch": 8, "warmup": 5, "eval_sequences": 16
 
 
 def small(**values):
-    return validate(train.TrainConfig, **(SMALL | values))
+    return validate(config.TrainConfig, **(SMALL | values))
 
 
 class Interrupt(Exception):
@@ -126,20 +126,20 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 ])
 def test_bad_parameters_raise(values, message):
     with pytest.raises(ParameterError) as error:
-        validate(train.TrainConfig, **values)
+        validate(config.TrainConfig, **values)
     assert str(error.value).startswith(message)
 
 
 def test_seq_len_and_default_folder_follow_the_config():
-    assert validate(train.TrainConfig, layers=4).seq_len == 256
-    assert validate(train.TrainConfig, task="text").seq_len == 256
-    a, b = validate(train.TrainConfig, layers=3), validate(train.TrainConfig, layers=3, seq_len=64)
+    assert validate(config.TrainConfig, layers=4).seq_len == 256
+    assert validate(config.TrainConfig, task="text").seq_len == 256
+    a, b = validate(config.TrainConfig, layers=3), validate(config.TrainConfig, layers=3, seq_len=64)
     assert a == b and train.default_run_dir(a) == train.default_run_dir(b)
     assert train.default_run_dir(a).name.startswith("gpt2-tiny-gaussian-L64-")
-    assert train.default_run_dir(a) != train.default_run_dir(validate(train.TrainConfig, layers=3, seed=1))
+    assert train.default_run_dir(a) != train.default_run_dir(validate(config.TrainConfig, layers=3, seed=1))
     # fields a task does not use do not make another run
-    text = validate(train.TrainConfig, task="text")
-    assert train.default_run_dir(text) == train.default_run_dir(validate(train.TrainConfig, task="text", channels=3))
+    text = validate(config.TrainConfig, task="text")
+    assert train.default_run_dir(text) == train.default_run_dir(validate(config.TrainConfig, task="text", channels=3))
 
 
 def test_text_task_trains_on_held_out_split(tmp_path):
@@ -159,8 +159,8 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     cfg = small(arch="gpt2", steps=12, checkpoint_every=5)
     single = train.train(cfg, tmp_path / "one", progress=False)
     script = tmp_path / "ddp.py"
-    script.write_text("import sys\nfrom l2m import train\nfrom l2m.params import validate\n"
-                      f"train.train(validate(train.TrainConfig, **{SMALL | {'steps': 12, 'checkpoint_every': 5}!r}), "
+    script.write_text("import sys\nfrom l2m import config, train\nfrom l2m.params import validate\n"
+                      f"train.train(validate(config.TrainConfig, **{SMALL | {'steps': 12, 'checkpoint_every': 5}!r}), "
                       f"{str(tmp_path / 'two')!r}, progress=False)\n")
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",

@@ -31,9 +31,9 @@ from typing import Any
 import nbformat
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository (the package is installed editable)
-BUILD = ROOT / "_build"
-STAGE = BUILD / "src"  # the source tree Jupyter Book reads: executed notebooks, pages, config
+from .paths import BUILD, ROOT, STAGE
+
+
 PRESETS = ROOT / "presets"
 KEY_FIELD = "l2m_build"
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"  # notebook metadata recording what an executed copy was made from
@@ -212,9 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         execute_chapters(args.preset, force=args.force)
         jupyter_book()
         if args.check_figures:
-            from .figcheck import check_book
+            from .figcheck import check_book  # playwright and bs4 only when asked
 
-            check_book(BUILD / "html", STAGE)
+            problems = check_book(BUILD / "html", STAGE)
+            if problems:
+                raise BuildError("figure and math check failed:\n  " + "\n  ".join(problems))
     except BuildError as error:
         print(f"[book] FAILED: {error}", file=sys.stderr)
         return 1

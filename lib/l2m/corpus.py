@@ -21,8 +21,8 @@ readers), so a build is reused until
 either changes; its :attr:`Corpus.checksum` (over the documents' ids and sha256s) keys every cache
 downstream, such as the token arrays of :func:`l2m.tokenizer.tokenize`.
 
-Command line: ``python -m l2m.corpus build [books|wiki|all]``, ``python -m l2m.corpus tokenize [NAME...]
-[--tokenizer T]`` (fills the token cache) and ``python -m l2m.corpus list [NAME]``.
+Command line: ``python -m l2m.corpus build [books|wiki|all]`` and ``python -m l2m.corpus list [NAME]``;
+the token cache is filled by ``python -m l2m.tokenizer [NAME...] [--tokenizer T]``.
 """
 from __future__ import annotations
 
@@ -40,9 +40,8 @@ from tqdm import tqdm
 
 from . import cache, fetch, sources
 from .sources import READERS, slug, tidy
-from .tokenizer import TokenArray, TokenizerUnavailable, tokenize
 
-__all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "TokenArray", "load_corpus", "tokenize"]
+__all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "load_corpus"]
 
 LOCAL_CORPORA = ("books", "wiki")
 HUB_CORPORA = {  # name -> (dataset, config, split, most documents kept); streamed, never all of it
@@ -234,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         _command(args[0] if args else "list", args[1:])
-    except (fetch.FetchError, CorpusUnavailable, TokenizerUnavailable, ValueError) as error:
+    except (fetch.FetchError, CorpusUnavailable, ValueError) as error:
         sys.exit(f"{type(error).__name__}: {error}")
 
 
@@ -244,12 +243,6 @@ def _command(command: str, names: list[str]) -> None:
             start = time.perf_counter()
             corpus = load_corpus(name)
             print(f"{summary(corpus)} ({time.perf_counter() - start:.1f} s)")
-    elif command == "tokenize":  # tokenize NAME... [--tokenizer T]: fill the token cache ahead of the book
-        name = names.pop(names.index("--tokenizer") + 1) if "--tokenizer" in names else "smollm2-135m"
-        for corpus_name in [n for n in names if n != "--tokenizer"] or ["books"]:
-            start = time.perf_counter()
-            tokens = tokenize(load_corpus(corpus_name), name)
-            print(f"{tokens!r} ({time.perf_counter() - start:.1f} s)")
     elif command == "list" and not names:
         for name in CORPORA:
             built = name in LOCAL_CORPORA and (corpora_dir() / f"{name}-{corpus_key(name)[:16]}" / "metadata.json").is_file()
@@ -260,7 +253,7 @@ def _command(command: str, names: list[str]) -> None:
         for doc in load_corpus(names[0]).documents:
             print(f"{doc.id:48s} {doc.n_chars:>10,}  {doc.year or '':>4}  {doc.author}: {doc.title}")
     else:
-        sys.exit("usage: python -m l2m.corpus build [books|wiki|all] | tokenize [NAME...] [--tokenizer T] | list [NAME]")
+        sys.exit("usage: python -m l2m.corpus build [books|wiki|all] | list [NAME]")
 
 
 if __name__ == "__main__":

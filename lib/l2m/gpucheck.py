@@ -203,13 +203,13 @@ def part_scoring(out: Path) -> dict[str, Any]:
 def train_losses(device: str, dtype: str, archs: tuple[str, ...], settings: dict[str, Any], folder: Path,
                  seeds: tuple[int, ...] = (0,)) -> dict[str, Any]:
     """Chapter 04's runs of ``settings``: eval KL after the steps, steps/s and the kernel path, per arch and seed."""
-    from . import train
+    from . import config, train
     from .params import validate
 
     results = {}
     for arch in archs:
         for seed in seeds:
-            cfg = validate(train.TrainConfig, **(settings | dict(arch=arch, seed=seed, device=device, dtype=dtype)))
+            cfg = validate(config.TrainConfig, **(settings | dict(arch=arch, seed=seed, device=device, dtype=dtype)))
             shutil.rmtree(folder / f"{arch}-{dtype}-{seed}", ignore_errors=True)  # always train, never load
             m = train.train(cfg, folder / f"{arch}-{dtype}-{seed}", progress=False).metrics
             results[f"{arch}/{seed}"] = {"average": m["average"], "steps_per_s": m["steps_this_call"] / m["train_s"],

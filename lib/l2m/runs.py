@@ -21,15 +21,13 @@ import math
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from . import cache, models
-
-if TYPE_CHECKING:
-    from .train import TrainConfig
+from .config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMAT = 1  # checkpoint layout version
@@ -98,8 +96,6 @@ class Run:
 
     @property
     def config(self) -> TrainConfig:
-        from .train import TrainConfig  # the run's parameters, as chapter 04 takes them
-
         return TrainConfig(**self.metrics["config"])
 
     @property

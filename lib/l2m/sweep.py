@@ -33,14 +33,14 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from . import cache, paper, runs, train
+from . import cache, config, paper, runs, train
 from .params import ParameterError, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_NOTEBOOK = ROOT / "book" / "04_train.ipynb"
 SHARED = ("size", "channels", "steps", "batch", "lr", "warmup", "eval_sequences", "seed", "device", "dtype")
 # chapter-04 parameters a grid entry may name (all of TrainConfig but where its files go)
-GRID_KEYS = tuple(f.name for f in dataclasses.fields(train.TrainConfig) if f.name != "run_dir")
+GRID_KEYS = tuple(f.name for f in dataclasses.fields(config.TrainConfig) if f.name != "run_dir")
 # ``grow: d_state`` in an entry grows its SSM state with L (below): not a chapter-04 parameter
 GROW_KEY, GROWABLE = "grow", ("d_state",)
 SERIES_KEY = "series"  # an entry's curve in chapter 05's figures: not a chapter-04 parameter either
@@ -112,10 +112,10 @@ def expand_series(grid: tuple[dict[str, Any], ...], shared: dict[str, Any],
         for values in itertools.product(*lists.values()):
             point = dict(shared) | dict(zip(lists, values, strict=True))
             try:
-                cfg = validate(train.TrainConfig, **point)
+                cfg = validate(config.TrainConfig, **point)
                 if not point.get("batch") and tokens_per_step:  # TrainConfig resolved seq_len (4**layers, ...)
                     point["batch"] = max(1, tokens_per_step // cfg.seq_len)
-                    cfg = validate(train.TrainConfig, **point)
+                    cfg = validate(config.TrainConfig, **point)
             except ParameterError as error:
                 raise ParameterError(f"grid entry {i} ({point}): {error}") from None
             configs.append(cfg)
@@ -136,7 +136,7 @@ def expand_series(grid: tuple[dict[str, Any], ...], shared: dict[str, Any],
 
 
 def run_folder(point: dict[str, Any]) -> Path:
-    return train.default_run_dir(validate(train.TrainConfig, **point))
+    return train.default_run_dir(validate(config.TrainConfig, **point))
 
 
 def is_finished(point: dict[str, Any]) -> bool:
@@ -208,7 +208,7 @@ def _execute_one(point: dict, folder: Path, notebooks: Path, slots: queue.Queue,
     return folder.name
 
 
-def label(cfg: train.TrainConfig) -> str:
+def label(cfg: config.TrainConfig) -> str:
     """A run's series name in the figures: architecture, size, and the position control where it applies."""
     text = f"{cfg.arch} {cfg.size}"
     widths = ("n_layer", "d_model") + (("window",) if cfg.arch == "swa" else ()) + (

@@ -9,16 +9,14 @@ evaluate the NLL per position on held-out documents.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import cache, gaussian
-
-if TYPE_CHECKING:
-    from .train import TrainConfig
+from .config import TrainConfig
 
 HELD_OUT = 20  # text: one document in HELD_OUT (by a hash of its id) is held out for evaluation
 

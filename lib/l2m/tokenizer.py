@@ -19,6 +19,9 @@ Anything else is a local folder or a Hugging Face id already in the local cache,
 array with document offsets, cached under ``<cache>/tokens/`` by corpus checksum and tokenizer
 fingerprint. Long books are cut into chunks at points where the BPE pre-tokenizers cut anyway,
 so the tokens are those of the whole text, and the chunks are encoded in parallel batches.
+
+Command line: ``python -m l2m.tokenizer [NAME...] [--tokenizer T]`` tokenizes the named corpora (default
+``books``) and fills the token cache ahead of the book.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -272,3 +276,22 @@ def tokenize(
                 "doc_ids": [doc.id for doc in corpus.documents], "key": key}
         (tmp / "meta.json").write_text(json.dumps(meta))  # written last: its presence marks a whole entry
     return TokenArray.open(target)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m l2m.tokenizer [NAME...] [--tokenizer T]``: fill the token cache ahead of the book."""
+    from . import corpus  # this module reads corpora; a corpus never needs a tokenizer
+
+    names = list(sys.argv[1:] if argv is None else argv)
+    name = names.pop(names.index("--tokenizer") + 1) if "--tokenizer" in names else DEFAULT_TOKENIZER
+    try:
+        for corpus_name in [n for n in names if n != "--tokenizer"] or ["books"]:
+            start = time.perf_counter()
+            tokens = tokenize(corpus.load_corpus(corpus_name), name)
+            print(f"{tokens!r} ({time.perf_counter() - start:.1f} s)")
+    except (fetch.FetchError, corpus.CorpusUnavailable, TokenizerUnavailable, ValueError) as error:
+        sys.exit(f"{type(error).__name__}: {error}")
+
+
+if __name__ == "__main__":
+    main()
