@@ -23,7 +23,7 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       state      how many numbers a model carries from the past                             models → state
 
     training                  the L2M condition tested by training (ch. 04, 05)
-      models     GPT2, sliding-window attention, Mamba, Mamba2 (transformers backbones)
+      models     GPT2, sliding-window attention, Mamba, Mamba2 (transformers backbones); the device
       config     TrainConfig: one run's parameters, validated (book/04's parameters cell)
       tasks      the data and loss of a run: fresh Gaussian sequences (KL) or corpus text (NLL)
       train      the training loop (AdamW, resumable, DDP)                 config, tasks, models → train → runs
@@ -33,7 +33,7 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       binding    where the bound binds: captured MI against state size (ch. 05)            condition → binding
 
     the book                  what every chapter uses
-      params     validate a chapter's parameters into a frozen config
+      params     validate a chapter's parameters into a frozen config; BookError, the errors shown as one line
       cache      load-or-compute, keyed by parameters and code, written atomically
       paper      every number quoted from the paper;  claims: the claims table ending each chapter
       plots      every figure, with the book's one look

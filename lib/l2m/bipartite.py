@@ -471,11 +471,9 @@ class HilbergChapter:
 
     @property
     def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
+        from .models import resolve_device  # torch only when a model is scored
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.device).type
 
 
 def exponent(m: Measurement, estimator: str, ratio: int, n_boot: int = 200, seed: int = 0) -> tuple[float, float, float]:

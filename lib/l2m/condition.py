@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import bipartite, cache, captured, gaussian, models, references, runs, state, sweep, train
+from . import bipartite, cache, captured, gaussian, models, references, runs, state, sweep
 from .corpus import CORPORA
 from .params import Rule, between, one_of, param
 
@@ -193,7 +193,7 @@ def text_fit(model: str, corpus: str, n_docs: int, max_len: int, k_pairings: int
     """
     from . import lm
 
-    scorer = lm.make_scorer(model, "transformers", train.resolve_device(device).type, "float32")
+    scorer = lm.make_scorer(model, "transformers", models.resolve_device(device).type, "float32")
     m = bipartite.measure(scorer, corpus, n_docs, max_len, bipartite.RATIOS, k_pairings, seed, compression=False)
     return bipartite.fits_by_ratio(m, "vclub", n_boot=0, seed=seed)[min(bipartite.RATIOS)][0]
 

@@ -39,6 +39,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 from . import cache, fetch, sources
+from .params import BookError
 from .sources import READERS, slug, tidy
 
 __all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "load_corpus"]
@@ -51,11 +52,8 @@ HUB_CORPORA = {  # name -> (dataset, config, split, most documents kept); stream
 CORPORA = LOCAL_CORPORA + tuple(HUB_CORPORA)
 
 
-class CorpusUnavailable(RuntimeError):
+class CorpusUnavailable(BookError, RuntimeError):
     """A corpus that cannot be had here (a hub corpus offline). Notebooks show its single line."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"CorpusUnavailable: {self}"]
 
 
 @dataclass(frozen=True)

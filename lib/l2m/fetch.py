@@ -32,8 +32,9 @@ import yaml
 from tqdm import tqdm
 
 from . import cache
+from .paths import ROOT
 
-MANIFEST = Path(__file__).resolve().parents[2] / "data" / "sources.yml"  # committed beside the book
+MANIFEST = ROOT / "data" / "sources.yml"  # committed beside the book
 CLIENTS = ("apt", "pip", "npm")
 MARKER = ".l2m-fetched.json"  # written last inside an unpacked folder: its presence means "complete"
 

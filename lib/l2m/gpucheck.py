@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-ROOT = Path(__file__).resolve().parents[2]
+from .paths import BUILD, ROOT
+
 REFERENCE = ROOT / "data" / "gpu_reference"  # committed: CPU scores and losses the GPU must reproduce
 WHEEL_DIR = ROOT / ".gpu-wheels"  # carried to the GPU machine (git ignores it through its own .gitignore)
-SITE = ROOT / "_build" / "gpu-site"  # where carried wheels are unzipped: the machine's python is left alone
+SITE = BUILD / "gpu-site"  # where carried wheels are unzipped: the machine's python is left alone
 # import name -> pinned wheel; numpy is not carried (transformers needs it, so it is there). cp312: the GPU machine's.
 WHEELS = {"scipy": "scipy==1.17.1", "yaml": "PyYAML==6.0.4", "tqdm": "tqdm==4.70.1", "mambapy": "mambapy==1.2.0",
           "pytest": "pytest==9.2.0", "pluggy": "pluggy==1.7.0", "iniconfig": "iniconfig==2.3.1",
@@ -360,7 +361,7 @@ def download_wheels() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m l2m.gpucheck", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "_build" / "gpu-check", help="report folder")
+    parser.add_argument("--out", type=Path, default=BUILD / "gpu-check", help="report folder")
     parser.add_argument("--build-kernels", action="store_true", help="compile causal-conv1d and mamba-ssm first")
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # one part, in the child process
     parser.add_argument("--reference", action="store_true", help="compute data/gpu_reference/ on the CPU")

@@ -35,6 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import cache, fetch
+from .params import BookError
 from .tokenizer import offline
 
 
@@ -59,11 +60,8 @@ DTYPES = ("float32", "bfloat16", "float16")
 CHUNK_FLOATS = 1 << 25  # logits held at once by the scorer: 32M floats, 128 MB in fp32
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(BookError, RuntimeError):
     """A model that is neither packaged nor present locally. Notebooks show its single line."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"ModelUnavailable: {self}"]
 
 
 def _gguf_file(name: str, folder: Path | None) -> Path:

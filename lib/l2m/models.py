@@ -264,6 +264,13 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """The device a chapter's ``device`` parameter names: "auto" is CUDA when present, else the CPU."""
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
 def kernel_path(arch: str, device: str | torch.device) -> str:
     """Which implementation the SSM layers run: "mamba_ssm" (official CUDA kernels), "mambapy" or "torch".
 

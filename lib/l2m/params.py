@@ -14,15 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 
-class ParameterError(ValueError):
-    """A notebook parameter outside its allowed values.
+class BookError(Exception):
+    """An error a chapter shows as one line, ``Name: message``, instead of a stack.
 
-    IPython shows ``_render_traceback_`` instead of the stack, so papermill and the reader
-    see a single line.
+    IPython shows ``_render_traceback_`` instead of the stack, so papermill and the reader see a
+    single line. The package's errors that a reader may meet in a chapter subclass it (with
+    ValueError or RuntimeError beside it, so callers catch them as before).
     """
 
     def _render_traceback_(self) -> list[str]:
-        return [f"ParameterError: {self}"]
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ParameterError(BookError, ValueError):
+    """A notebook parameter outside its allowed values."""
 
 
 @dataclass(frozen=True)

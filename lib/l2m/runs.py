@@ -28,8 +28,9 @@ import torch
 
 from . import cache, models
 from .config import TrainConfig
+from .params import BookError
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 FORMAT = 1  # checkpoint layout version
 _NOT_IDENTITY = ("run_dir", "checkpoint_every", "device")  # do not change what a run computes
 
@@ -47,11 +48,8 @@ def identity(cfg: TrainConfig | dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in _NOT_IDENTITY + unused}
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BookError, RuntimeError):
     """A run folder that cannot be resumed: missing or corrupt checkpoint, or another run's folder."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"CheckpointError: {self}"]
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

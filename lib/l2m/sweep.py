@@ -35,8 +35,8 @@ from tqdm import tqdm
 
 from . import cache, config, paper, runs, train
 from .params import ParameterError, validate
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 TRAIN_NOTEBOOK = ROOT / "book" / "04_train.ipynb"
 SHARED = ("size", "channels", "steps", "batch", "lr", "warmup", "eval_sequences", "seed", "device", "dtype")
 # chapter-04 parameters a grid entry may name (all of TrainConfig but where its files go)

@@ -42,6 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import cache, fetch
+from .params import BookError
 
 if TYPE_CHECKING:
     from .corpus import Corpus
@@ -56,11 +57,8 @@ BATCH_CHARS = 1 << 22  # characters encoded per call (4 Mi): bounds the memory o
 _CUT = re.compile(r"(?<=\S)(?=[ \n]\S)")  # before a single space/newline between two non-spaces
 
 
-class TokenizerUnavailable(RuntimeError):
+class TokenizerUnavailable(BookError, RuntimeError):
     """A tokenizer that is neither packaged nor present locally. Notebooks show its single line."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"TokenizerUnavailable: {self}"]
 
 
 @contextlib.contextmanager

@@ -38,18 +38,13 @@ from tqdm import tqdm
 
 from . import cache, config, gaussian, models, runs, state, tasks
 from .config import TrainConfig
+from .params import BookError
+from .paths import ROOT
 from .runs import Run, identity, load_checkpoint, load_run
 from .tasks import GaussianTask, TextTask, make_task
 
-ROOT = Path(__file__).resolve().parents[2]
 EVAL_SEED = 20250304  # one evaluation set for every run of the same data, whatever its training seed
 EVAL_CHUNK = 8  # evaluation sequences per forward pass (8 × 4096 × 50k logits is 6.5 GB in fp32)
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
 
 
 def code_digest(task: str) -> str:
@@ -61,16 +56,13 @@ def code_digest(task: str) -> str:
 
 def default_run_dir(cfg: TrainConfig) -> Path:
     """``<cache>/runs/<arch>-<size>-<task>-L<seq_len>-<key>``, the key covering parameters, device and code."""
-    key = cache.key_digest({"run": identity(cfg), "device": resolve_device(cfg.device).type,
+    key = cache.key_digest({"run": identity(cfg), "device": models.resolve_device(cfg.device).type,
                             "code": code_digest(cfg.task)})
     return cache.cache_dir() / "runs" / f"{cfg.arch}-{cfg.size}-{cfg.task}-L{cfg.seq_len}-{key[:12]}"
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(BookError, RuntimeError):
     """A NaN or inf loss or gradient; the last good checkpoint is kept."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"TrainingDiverged: {self}"]
 
 
 def _seed(*parts: int) -> int:
@@ -130,7 +122,7 @@ def _distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     """(rank, world size, device); starts the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(cfg.device, local)
+    device = models.resolve_device(cfg.device, local)
     if world > 1:
         if cfg.batch % world:
             raise ValueError(f"batch = {cfg.batch} must be a multiple of the number of processes ({world})")
