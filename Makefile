@@ -1,18 +1,23 @@
 # The two commands of the README, and a few more. Both create .venv on first use.
 #   make book [PRESET=default|quick|paper]   execute every chapter and build _build/html
 #   make test                                 run the test suite
+#   make lint                                 ruff over the code and the chapters' code cells
 PRESET ?= default
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: book test check-figures lab publish bench gpu-check clean
+.PHONY: book test lint check-figures lab publish bench gpu-check clean
 
 book: $(STAMP)
 	$(VENV)/bin/python -m l2m.build --preset $(PRESET)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# ruff (pyproject.toml [tool.ruff]): the package, the tests, the benchmarks and the chapters' code cells.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 # Headless Chromium (Debian's `chromium`) opens every built page and fails unless its figures drew and its
 # math was typeset, or if a page loads anything from another host.

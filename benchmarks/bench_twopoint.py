@@ -33,7 +33,7 @@ def counter_two_point(tokens: np.ndarray, offsets: np.ndarray, d: int) -> tuple[
         joint.update(zip(doc[:-d], doc[d:]))
         left.update(doc[:-d])
         right.update(doc[d:])
-    entropy = lambda c: grassberger_entropy(np.fromiter(c.values(), dtype=np.int64, count=len(c)))[0]  # noqa: E731
+    entropy = lambda c: grassberger_entropy(np.fromiter(c.values(), dtype=np.int64, count=len(c)))[0]
     return entropy(left) + entropy(right) - entropy(joint), sum(joint.values())
 
 

@@ -113,7 +113,7 @@ def test_compression_sees_redundancy():
     block = rng.integers(97, 123, size=512)
     windows = np.stack([np.concatenate([block[:256], block[:256]]), block])  # repeated halves, then random
     plan = bipartite.make_plan(windows, [bipartite.Point(2, 256)], k_pairings=1)
-    decode = lambda ids: "".join(map(chr, ids))  # noqa: E731
+    decode = lambda ids: "".join(map(chr, ids))
     est = bipartite.compression_estimates(plan, decode)
     for name in ("compression_lzma", "compression_zstd"):
         repeated, independent = est[name][:, 0]
@@ -148,7 +148,7 @@ def test_sentence_starts_with_characters_and_with_bpe():
     from l2m.tokenizer import load_tokenizer
 
     chars = np.array([ord(c) for c in TEXT])
-    decode = lambda ids: "".join(map(chr, ids))  # noqa: E731
+    decode = lambda ids: "".join(map(chr, ids))
     assert set(bipartite.sentence_starts(chars, decode)) == pysbd_starts(TEXT)  # one token per character
     assert 4 <= len(pysbd_starts(TEXT)) <= 6  # "Mr." and "3.5" end no sentence
     tok = load_tokenizer("smollm2-135m")
@@ -166,7 +166,7 @@ def test_sentence_windows_begin_at_a_sentence_start():
     docs = [TEXT * 3, TEXT[40:] * 4, TEXT[7:] * 3]
     tokens = np.array([ord(c) for d in docs for c in d])
     offsets = np.cumsum([0] + [len(d) for d in docs])
-    decode = lambda ids: "".join(map(chr, ids))  # noqa: E731
+    decode = lambda ids: "".join(map(chr, ids))
     for seed in range(5):
         windows, picked = bipartite.make_windows(tokens, offsets, 3, 60, seed, "sentence", decode, 64, 100)
         for window, doc in zip(windows, picked):

@@ -27,7 +27,7 @@ def test_compute_once_then_read(tmp_path):
 
 def test_code_digest_joins_the_key(tmp_path):
     calls = []
-    compute = lambda: calls.append(1) or {"x": np.zeros(1)}  # noqa: E731
+    compute = lambda: calls.append(1) or {"x": np.zeros(1)}
     cache.load_or_compute("demo", {}, compute, [fit], folder=tmp_path)
     cache.load_or_compute("demo", {}, compute, [cache], folder=tmp_path)
     assert len(calls) == 2

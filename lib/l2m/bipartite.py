@@ -116,7 +116,8 @@ def make_windows(tokens: np.ndarray, offsets: np.ndarray, n_docs: int, max_len: 
 
     ``window_start = "random"`` starts it at a uniformly random token (often mid-word); ``"sentence"``
     (the paper's choice, needs ``decode``) at the first sentence start (:func:`sentence_starts`) within
-    ``search`` tokens after a random token (the splitter also reads ``context`` tokens before it), drawing again up to 8 times, else at the document's start.
+    ``search`` tokens after a random token (the splitter also reads ``context`` tokens before it), drawing
+    again up to 8 times, else at the document's start.
     Returns (windows (n, max_len), document indices). Raises when fewer documents are long enough.
     """
     if window_start not in WINDOW_STARTS or (window_start == "sentence" and decode is None):
@@ -261,7 +262,9 @@ def compression_estimates(plan: Plan, decode, compressors: tuple[str, ...] = ("l
     out = {}
     for name in compressors:
         compress = codecs[name]
-        bits = lambda text: 8 * len(compress(text.encode("utf-8")))  # noqa: E731
+        def bits(text: str, compress: Callable[[bytes], bytes] = compress) -> int:  # this codec, bound now
+            return 8 * len(compress(text.encode("utf-8")))
+
         empty = bits("")
         values = np.zeros((len(plan.windows), len(plan.points)))
         for w, window in enumerate(plan.windows):
@@ -499,7 +502,7 @@ def chapter_claims(cfg: "HilbergChapter", main: Measurement, models: dict[str, M
     ours = f"{main.model} on {main.corpus}, L ≤ {cfg.max_len}, {len(main.plan.windows)} windows"
     scale = (f"a {main.model} model, not LLaMA 3.1 405B; L ≤ {cfg.max_len}, not 2048; {main.corpus}, not PG19; "
              "exponents grow with the model (see below)")
-    fmt = lambda e: f"β = {e[0]:.3f} ± {e[1]:.3f}" if np.isfinite(e[0]) else "no power-law fit (I ≤ 0)"  # noqa: E731
+    fmt = lambda e: f"β = {e[0]:.3f} ± {e[1]:.3f}" if np.isfinite(e[0]) else "no power-law fit (I ≤ 0)"
     v, d = exponent(main, "vclub", ratio, cfg.n_boot, cfg.seed), exponent(main, "direct_corrected", ratio, cfg.n_boot, cfg.seed)
     rows = [
         Claim("bipartite MI grows as a power law, I ≈ A·L^β with β > 0 (vCLUB)", vclub.label(), f"{fmt(v)}, R² = {v[2]:.3f}",

@@ -33,7 +33,6 @@ import yaml
 
 from .paths import BUILD, ROOT, STAGE
 
-
 PRESETS = ROOT / "presets"
 KEY_FIELD = "l2m_build"
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"  # notebook metadata recording what an executed copy was made from

@@ -97,7 +97,7 @@ def mutual_information(x: np.ndarray, y: np.ndarray, estimator: str = "grassberg
     if estimator not in ("grassberger", "plugin"):
         raise ValueError(f"estimator must be 'grassberger' or 'plugin', not {estimator!r}")
     entropy = (lambda c: grassberger_entropy(c)[0]) if estimator == "grassberger" else plugin_entropy
-    counts = lambda ids: np.bincount(ids)  # noqa: E731
+    counts = lambda ids: np.bincount(ids)
     return entropy(counts(joint_ids(x))) + entropy(counts(joint_ids(y))) - entropy(counts(joint_ids(x, y)))
 
 

@@ -161,7 +161,7 @@ def download(package: Package, dest_dir: Path) -> Path:
 
 def _unpack(archive: Path, dest: Path, patterns: tuple[str, ...]) -> None:
     """Unpack ``archive`` into the empty folder ``dest``: a .deb, a wheel/zip, or a (gzipped) tarball."""
-    wanted = lambda name: not patterns or any(fnmatch.fnmatch(name, p) for p in patterns)  # noqa: E731
+    wanted = lambda name: not patterns or any(fnmatch.fnmatch(name, p) for p in patterns)
     name = archive.name
     if name.endswith(".deb"):
         if shutil.which("dpkg-deb"):

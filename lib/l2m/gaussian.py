@@ -77,7 +77,7 @@ def _boundary_step(sigma: np.ndarray, kind: str) -> np.ndarray:
     left = 4 * np.arange(n_rows - 1) + 3  # Z_{i,4} (0-based column 3)
     right = left + 1  # Z_{i+1,1}
     std = np.sqrt(np.diag(sigma))
-    corr = lambda a, b: sigma[a, b] / (std[a] * std[b])  # noqa: E731
+    corr = lambda a, b: sigma[a, b] / (std[a] * std[b])
     target = 0.4 * (corr(left - 1, left) + corr(right, right + 1)) + 0.2 * corr(left, right)
     c_old = np.empty((len(left), 2, 2))
     c_old[:, 0, 0], c_old[:, 1, 1] = sigma[left, left], sigma[right, right]

@@ -164,8 +164,16 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
 
 def _backbone(cfg: ModelConfig) -> nn.Module:
     """The transformers model between embedding and head, built from its config (random weights)."""
-    from transformers import (GPT2Config, GPT2Model, Mamba2Config, Mamba2Model, MambaConfig, MambaModel,
-                              MistralConfig, MistralModel)
+    from transformers import (
+        GPT2Config,
+        GPT2Model,
+        Mamba2Config,
+        Mamba2Model,
+        MambaConfig,
+        MambaModel,
+        MistralConfig,
+        MistralModel,
+    )
 
     # vocab_size 2: the backbone's own token table is never used (we pass inputs_embeds); keep it tiny.
     common = dict(vocab_size=2, pad_token_id=0, bos_token_id=0, eos_token_id=0, tie_word_embeddings=False)

@@ -12,7 +12,6 @@ dropdowns and sliders, so the published book can be explored without a kernel.
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -170,14 +169,6 @@ def heatmap_figure(matrix: np.ndarray, title: str = "", z_title: str = "", symme
     ))
     fig.update_layout(title=title, height=560, yaxis={"autorange": "reversed", "scaleanchor": "x"})
     return _axes(fig, "position j", "position i", log_x=False, log_y=False)
-
-
-def table_figure(header: Sequence[str], columns: Sequence[Sequence], title: str = "") -> go.Figure:
-    """A small table as a figure, for side-by-side numbers that readers can scan."""
-    fig = go.Figure(go.Table(header={"values": list(header), "align": "left"},
-                             cells={"values": [list(c) for c in columns], "align": "left"}))
-    fig.update_layout(title=title, height=80 + 30 * max(len(c) for c in columns))
-    return fig
 
 
 def curves_figure(

@@ -238,14 +238,6 @@ def corrected_fit(distances: np.ndarray, corrected: np.ndarray, sigma: np.ndarra
     return fit_power_law_weighted(distances[ok], corrected[ok], np.maximum(sigma[ok], floor))
 
 
-def resample_documents(tokens: np.ndarray, offsets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A bootstrap replicate: documents drawn with replacement, concatenated with new offsets."""
-    picks = rng.integers(0, len(offsets) - 1, size=len(offsets) - 1)
-    pieces = [tokens[offsets[i] : offsets[i + 1]] for i in picks]
-    new_offsets = np.concatenate(([0], np.cumsum([len(p) for p in pieces])))
-    return np.concatenate(pieces), new_offsets
-
-
 def bootstrap_alpha(
     tokens: np.ndarray,
     offsets: np.ndarray,
