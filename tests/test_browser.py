@@ -10,6 +10,7 @@ import pytest
 
 from l2m import figcheck, plots
 
+plots.use_book_style()  # registers the l2m renderer, as every chapter's import cell does
 needs_chromium = pytest.mark.skipif(figcheck.shutil.which("chromium") is None and not Path(figcheck.CHROMIUM).exists(),
                                     reason="needs Debian's chromium (installed by .ci/run)")
 X = np.array([1.0, 2, 4, 8])

@@ -1,9 +1,25 @@
 """l2m.models: the paper's sizes, causality, output shapes, the attention window, the position embedding,
 the kernel path (chapter 04)."""
+import logging
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from l2m import models
+
+
+def test_importing_models_leaves_logging_and_warnings_alone():
+    code = ("import logging, warnings; import l2m.models; "  # torch and numpy add filters of their own
+            "assert not any(f[1] is not None and 'IProgress' in f[1].pattern for f in warnings.filters); "
+            "assert logging.getLogger('transformers.integrations.hub_kernels').level == logging.NOTSET")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+
+
+def test_quiet_library_warnings_is_an_explicit_call():
+    models.quiet_library_warnings()
+    assert logging.getLogger("transformers.integrations.hub_kernels").level == logging.ERROR
 
 
 def test_sizes_follow_the_papers_table():

@@ -1,5 +1,7 @@
 """Figures render as text/html for the book: no plotly.js inside, no CDN; and the browser check."""
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +10,22 @@ import pytest
 
 from l2m import figcheck, plots
 from l2m.fit import fit_power_law
+
+plots.use_book_style()  # as every chapter's import cell does
+
+
+def test_importing_plots_leaves_plotlys_defaults_alone():
+    code = ("import plotly.io as pio; before = (pio.renderers.default, pio.templates.default); import l2m.plots; "
+            "assert (pio.renderers.default, pio.templates.default) == before, (pio.renderers.default, before); "
+            "assert 'l2m' not in pio.renderers and 'l2m' not in pio.templates")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+
+
+def test_figures_carry_the_template_without_the_book_style():
+    code = ("import numpy as np; from l2m import plots; fig = plots.lines_figure(np.arange(3.0), {'a': np.arange(3.0)}); "
+            "assert fig.layout.template.layout.colorway == plots.BOOK_LOOK.layout.colorway; "
+            "assert fig.layout.template.layout.plot_bgcolor == 'white'")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
 
 
 def small_figure():

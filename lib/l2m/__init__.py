@@ -49,4 +49,6 @@ as subpackages would lengthen every import without separating anything the impor
 already keep apart. The groups live here, on the map.
 
 This file imports nothing, so ``import l2m.<module>`` costs only that module and its own imports.
+Importing a module changes no global state: Plotly's defaults and library logging are explicit calls a
+chapter's import cell makes, ``plots.use_book_style()`` and ``models.quiet_library_warnings()``.
 """

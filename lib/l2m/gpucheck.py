@@ -204,9 +204,10 @@ def part_scoring(out: Path) -> dict[str, Any]:
 def train_losses(device: str, dtype: str, archs: tuple[str, ...], settings: dict[str, Any], folder: Path,
                  seeds: tuple[int, ...] = (0,)) -> dict[str, Any]:
     """Chapter 04's runs of ``settings``: eval KL after the steps, steps/s and the kernel path, per arch and seed."""
-    from . import config, train
+    from . import config, models, train
     from .params import validate
 
+    models.quiet_library_warnings()
     results = {}
     for arch in archs:
         for seed in seeds:

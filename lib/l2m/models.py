@@ -38,11 +38,6 @@ from torch import nn
 ARCHS = ("gpt2", "swa", "mamba", "mamba2")
 ATTENTION_ARCHS = ("gpt2", "swa")  # history state = KV cache; the others are SSMs
 TASKS = ("gaussian", "text")
-# transformers warns on the first forward that an SSM kernel falls back to PyTorch ("much slower");
-# on the CPU that is the intended path, and kernel_path() records which one ran.
-logging.getLogger("transformers.integrations.hub_kernels").setLevel(logging.ERROR)
-# transformers imports tqdm.auto, which warns in a kernel without ipywidgets; our bars are plain text.
-warnings.filterwarnings("ignore", message="IProgress not found")
 STD_FLOOR = 1e-4  # smallest predicted standard deviation; the exact ones are ≥ 0.1 at every L here
 
 
@@ -270,6 +265,18 @@ def build_model(cfg: ModelConfig) -> SequenceModel:
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (a tied weight counts once)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def quiet_library_warnings() -> None:
+    """Silence two library messages that say nothing about a run (a chapter's import cell, the train CLI).
+
+    Changes global logging and warning filters, so it is a call, never an import's side effect.
+    """
+    # transformers warns on the first forward that an SSM kernel falls back to PyTorch ("much slower");
+    # on the CPU that is the intended path, and kernel_path() records which one ran.
+    logging.getLogger("transformers.integrations.hub_kernels").setLevel(logging.ERROR)
+    # transformers imports tqdm.auto, which warns in a kernel without ipywidgets; our bars are plain text.
+    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:

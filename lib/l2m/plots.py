@@ -1,10 +1,12 @@
 """Every figure of the book, with one shared look, rendered so the HTML book keeps it interactive.
 
-Importing this module registers the ``l2m`` renderer and makes ``plotly_mimetype+l2m`` the
-default. Jupyter Book 1.x silently drops Plotly's own mime type (the page gets no figure and
-the build passes), so the ``l2m`` part adds a ``text/html`` copy of the figure that calls
-``Plotly.newPlot`` without embedding plotly.js: the book loads plotly.js once per page from
-``_static/`` (see :mod:`l2m.build`). The mime-type part keeps figures live in JupyterLab.
+Every figure carries the book's template (:data:`TEMPLATE`) itself. Importing this module changes
+none of Plotly's defaults; a chapter's import cell calls :func:`use_book_style` first, which
+registers the ``l2m`` renderer and makes ``plotly_mimetype+l2m`` the default. Jupyter Book 1.x
+silently drops Plotly's own mime type (the page gets no figure and the build passes), so the ``l2m``
+part adds a ``text/html`` copy of the figure that calls ``Plotly.newPlot`` without embedding
+plotly.js: the book loads plotly.js once per page from ``_static/`` (see :mod:`l2m.build`). The
+mime-type part keeps figures live in JupyterLab.
 
 :func:`explorer_figure` carries a chapter's alternatives in one figure, switched by Plotly's own
 dropdowns and sliders, so the published book can be explored without a kernel.
@@ -69,10 +71,7 @@ class BookRenderer(MimetypeRenderer):
         return {"text/html": f'<div class="{FIGURE_CLASS}">{html}</div>'}
 
 
-pio.renderers["l2m"] = BookRenderer()
-pio.renderers.default = "plotly_mimetype+l2m"
-
-pio.templates["l2m"] = go.layout.Template(
+BOOK_LOOK = go.layout.Template(  # the book's part of the template, over plotly_white
     layout=go.Layout(
         font={"family": "Helvetica, Arial, sans-serif", "size": 13},
         colorway=["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"],
@@ -81,7 +80,18 @@ pio.templates["l2m"] = go.layout.Template(
         margin={"l": 70, "r": 20, "t": 60, "b": 60},
     )
 )
-pio.templates.default = "plotly_white+l2m"
+TEMPLATE = pio.templates.merge_templates("plotly_white", BOOK_LOOK)  # what "plotly_white+l2m" names
+
+
+def use_book_style() -> None:
+    """Make the book's renderer and template Plotly's defaults: the first call of a chapter's import cell.
+
+    The renderer must be the default before any figure is displayed, or the HTML page gets no figure.
+    """
+    pio.renderers["l2m"] = BookRenderer()
+    pio.renderers.default = "plotly_mimetype+l2m"
+    pio.templates["l2m"] = BOOK_LOOK
+    pio.templates.default = "plotly_white+l2m"
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 
@@ -111,12 +121,12 @@ def scaling_figure(
     formula in the variable ``x_title`` starts with. ``errors`` gives ±1 standard error bars per series; ``references`` are curves
     from elsewhere (e.g. the paper's fits), drawn grey and dotted.
     """
-    fig = go.Figure()
+    fig = go.Figure(layout={"template": TEMPLATE})
     x = np.asarray(x, dtype=float)
     own_x = {name: np.asarray(v[0], dtype=float) for name, v in series.items() if isinstance(v, tuple)}
     all_x = np.concatenate([x, *own_x.values()])
     grid = np.geomspace(all_x.min(), all_x.max(), 200)
-    colorway = pio.templates["l2m"].layout.colorway
+    colorway = BOOK_LOOK.layout.colorway
     hover = f"{x_title}=%{{x}}<br>%{{y:.4g}}"
     var = x_title.split()[-1] if x_title else "x"  # "distance d" -> d, "L" -> L
     for i, (name, y) in enumerate(series.items()):
@@ -149,7 +159,7 @@ def lines_figure(
     markers: bool = False,
 ) -> go.Figure:
     """One line per series over a shared x."""
-    fig = go.Figure()
+    fig = go.Figure(layout={"template": TEMPLATE})
     for i, (name, y) in enumerate(series.items()):
         fig.add_scatter(x=x, y=y, name=name, mode="lines+markers" if markers else "lines",
                         line={"dash": DASHES[i % len(DASHES)]})
@@ -162,7 +172,7 @@ def heatmap_figure(matrix: np.ndarray, title: str = "", z_title: str = "", symme
     n = len(matrix)
     idx = np.arange(1, n + 1)
     limit = float(np.abs(matrix).max()) if symmetric else None
-    fig = go.Figure(go.Heatmap(
+    fig = go.Figure(layout={"template": TEMPLATE}, data=go.Heatmap(
         z=matrix, x=idx, y=idx, colorscale="RdBu_r" if symmetric else "Viridis",
         zmin=-limit if symmetric else None, zmax=limit, colorbar={"title": z_title},
         hovertemplate="i=%{y}, j=%{x}<br>%{z:.4f}<extra></extra>",
@@ -192,9 +202,9 @@ def curves_figure(
     dashed: e.g. the exact predictors of the Gaussian data next to a trained model (chapter 04).
     Non-positive values are left out on a log axis.
     """
-    fig = go.Figure()
+    fig = go.Figure(layout={"template": TEMPLATE})
     x = np.asarray(x, dtype=float)
-    colorway = pio.templates["l2m"].layout.colorway
+    colorway = BOOK_LOOK.layout.colorway
     hover = f"{x_title or 'x'}=%{{x}}<br>%{{y:.4g}}"
     for i, (name, y) in enumerate(series.items()):
         color = colorway[i % len(colorway)]
@@ -235,8 +245,8 @@ def points_figure(
     ``labels`` names each point in its hover text; ``lines`` joins a group's points. A reference is an
     (x, y) curve, drawn grey and dashed.
     """
-    fig = go.Figure()
-    colorway = pio.templates["l2m"].layout.colorway
+    fig = go.Figure(layout={"template": TEMPLATE})
+    colorway = BOOK_LOOK.layout.colorway
     for i, (name, (x, y, se)) in enumerate(groups.items()):
         text = list((labels or {}).get(name, [name] * len(x)))
         fig.add_scatter(x=x, y=y, error_y={"type": "data", "array": se, "visible": True}, name=name,
@@ -287,7 +297,7 @@ def explorer_figure(
     values = [list(dict.fromkeys(str(key[k]) for key in frames)) for k in range(len(controls))]
     by_state = {tuple(str(v) for v in key): frame for key, frame in frames.items()}
     first = next(iter(frames.values()))
-    fig = go.Figure(layout=first.layout if isinstance(first, go.Figure) else None)
+    fig = go.Figure(layout=first.layout if isinstance(first, go.Figure) else {"template": TEMPLATE})
     default = tuple(str(v) for v in (default or next(iter(frames))))
     states, titles = {}, {}
     for combo in itertools.product(*[range(len(v)) for v in values]):

@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", help="a presets/NAME.yml whose 04_train section gives the defaults")
     parser.add_argument("values", nargs="*", metavar="name=value")
     args = parser.parse_args(argv)
+    models.quiet_library_warnings()
     values = {}
     if args.preset:
         values = (yaml.safe_load((ROOT / "presets" / f"{args.preset}.yml").read_text()) or {}).get("04_train") or {}
