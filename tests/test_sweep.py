@@ -105,12 +105,15 @@ def test_sweep_executes_chapter_04_once_per_run_then_reuses_it(tmp_path, monkeyp
 
 def test_a_failing_run_stops_the_sweep_naming_it(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
-    # one step cannot beat the learned-nothing reference: chapter 04's own check fails
+    # a run folder with an unreadable checkpoint: chapter 04 stops with a CheckpointError, never a silent restart
     (point,) = sweep.expand([{"arch": "gpt2", "layers": 2, "steps": 1, "warmup": 0}], SHARED)
-    with pytest.raises(RuntimeError, match=r"chapter 04 failed for gpt2-tiny-gaussian-L16-\w+: .*AssertionError"):
+    folder = sweep.run_folder(point)
+    folder.mkdir(parents=True)
+    (folder / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match=r"chapter 04 failed for gpt2-tiny-gaussian-L16-\w+: .*CheckpointError"):
         sweep.execute([point], tmp_path / "notebooks", progress=False)
     assert len(list((tmp_path / "notebooks").glob("*.partial.ipynb"))) == 1  # kept for the reader
-    assert sweep.is_finished(point)  # training itself finished; only the chapter's check after it failed
+    assert not sweep.is_finished(point) and (folder / "checkpoint.pt").read_bytes() == b"not a checkpoint"
 
 
 @pytest.mark.parametrize("preset", ["quick", "default", "paper"])
