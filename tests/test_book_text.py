@@ -69,3 +69,13 @@ def test_papermill_reads_every_parameter(notebook: Path) -> None:
     assigned = [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets]
     assert len(assigned) == len(set(assigned)), f"{notebook.name}: a parameter is set twice"
     assert [p.name for p in PythonTranslator.inspect({"source": source})] == assigned
+
+
+def test_the_position_blind_predictor_is_never_called_a_cap() -> None:
+    # it is the best *linear* position-blind predictor: a recurrent model can count positions from BOS and go
+    # below it (chapter 05's sweep shows it), so the book calls it a reference, never a cap a model cannot pass
+    texts = {p.name: "\n".join(markdown_cells(p)) for p in CHAPTERS}
+    texts |= {p.name: p.read_text() for p in (ROOT / "lib" / "l2m").glob("*.py")}
+    texts["README.md"] = (ROOT / "README.md").read_text()
+    wrong = re.compile(r"position-blind (?:linear )?cap|capped by (?:not knowing|position)|cannot go below", re.I)
+    assert not {name for name, text in texts.items() if wrong.search(text)}
