@@ -75,3 +75,33 @@ def test_series_with_their_own_x():
                                fits={"r = 3": fit_power_law(x3, x3**0.7)})
     assert list(fig.data[0].x) == [4, 8, 16] and list(fig.data[1].x) == [6, 12, 24]
     assert fig.data[2].x.min() == 4 and fig.data[2].x.max() == pytest.approx(24)  # fit drawn over every x
+
+
+def test_a_glued_figure_carries_its_html():
+    # MyST-NB's glue stores what IPython's formatter returns; a Plotly figure's _ipython_display_ would
+    # publish the figure itself and leave the glued record empty (the named figure then has no plot)
+    import subprocess
+    import sys
+
+    code = ("from IPython.core.interactiveshell import InteractiveShell\n"
+            "from IPython.core.formatters import format_display_data\n"
+            "import plotly.graph_objects as go\n"
+            "from l2m import plots\n"
+            "InteractiveShell.instance()\n"
+            "plots.use_book_style()\n"
+            "bundle, _ = format_display_data(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])))\n"
+            "print(plots.FIGURE_CLASS in bundle.get('text/html', ''))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"
+
+
+def test_the_build_drops_plotlys_mime_type_from_glued_figures_too():
+    import nbformat
+
+    from l2m.build import PLOTLY_MIMETYPE, drop_plotly_mimetype
+
+    prefix = "application/papermill.record/"
+    glued = nbformat.v4.new_output("display_data", data={prefix + "text/html": "<div></div>", prefix + PLOTLY_MIMETYPE: {}},
+                                   metadata={"scrapbook": {"name": "fig-x", "mime_prefix": prefix}})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[glued])])
+    assert list(drop_plotly_mimetype(nb).cells[0].outputs[0].data) == [prefix + "text/html"]

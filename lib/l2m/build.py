@@ -149,13 +149,15 @@ def drop_plotly_mimetype(notebook: nbformat.NotebookNode) -> nbformat.NotebookNo
     """Remove Plotly's own mime type where the output also has the book's text/html copy.
 
     Jupyter Book cannot render ``application/vnd.plotly.v1+json`` and warns about it (a warning
-    fails the build); the text/html copy made by :mod:`l2m.plots` is what the page shows.
+    fails the build); the text/html copy made by :mod:`l2m.plots` is what the page shows. A figure
+    glued with MyST-NB carries both under glue's prefix (``application/papermill.record/``).
     """
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            if "text/html" in data:
-                data.pop(PLOTLY_MIMETYPE, None)
+            prefix = output.get("metadata", {}).get("scrapbook", {}).get("mime_prefix", "")
+            if prefix + "text/html" in data:
+                data.pop(prefix + PLOTLY_MIMETYPE, None)
     return notebook
 
 

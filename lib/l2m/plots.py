@@ -92,6 +92,24 @@ def use_book_style() -> None:
     pio.renderers.default = "plotly_mimetype+l2m"
     pio.templates["l2m"] = BOOK_LOOK
     pio.templates.default = "plotly_white+l2m"
+    _display_through_mime_bundles()
+
+
+def _display_through_mime_bundles() -> None:
+    """In IPython, show objects through their mime bundle, never their ``_ipython_display_``.
+
+    A Plotly figure's ``_ipython_display_`` publishes the figure itself and hands IPython's formatter an
+    empty bundle, so MyST-NB's ``glue(name, fig, display=False)`` would store nothing (and the figure would
+    appear in the code cell instead of the named figure). ``Figure._repr_mimebundle_`` gives the same
+    bundle through the renderer set above, so displaying and glueing both carry the figure.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # no IPython: nothing displays figures
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.ipython_display_formatter.enabled = False
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 
