@@ -151,3 +151,11 @@ def test_chapter_04_takes_every_parameter_a_grid_entry_may_name():
     passed = {kw.arg for c in cells for node in ast.walk(ast.parse("".join(c["source"])))
               if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "validate" for kw in node.keywords}
     assert set(sweep.GRID_KEYS) <= assigned and set(sweep.GRID_KEYS) <= passed
+
+
+@pytest.mark.parametrize("grid_file", sorted((sweep.ROOT / "presets" / "grids").glob("*.yml")), ids=lambda p: p.stem)
+def test_every_grid_file_is_a_valid_chapter_05_parameter_set(grid_file):
+    import yaml
+
+    cfg = validate(condition.L2MChapter, **yaml.safe_load(grid_file.read_text()))
+    assert cfg.points()
