@@ -105,3 +105,16 @@ def test_the_build_drops_plotlys_mime_type_from_glued_figures_too():
                                    metadata={"scrapbook": {"name": "fig-x", "mime_prefix": prefix}})
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[glued])])
     assert list(drop_plotly_mimetype(nb).cells[0].outputs[0].data) == [prefix + "text/html"]
+
+
+def test_the_build_drops_progress_bar_widgets_and_the_widget_state():
+    import nbformat
+
+    from l2m.build import WIDGET_MIMETYPE, drop_progress_widgets
+
+    bar = nbformat.v4.new_output("display_data", data={WIDGET_MIMETYPE: {"model_id": "x"}, "text/plain": "  0%|"})
+    text = nbformat.v4.new_output("stream", name="stdout", text="kept\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[bar, text])])
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    cleaned = drop_progress_widgets(nb)
+    assert cleaned.cells[0].outputs == [text] and "widgets" not in cleaned.metadata

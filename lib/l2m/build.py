@@ -34,8 +34,9 @@ import yaml
 from .paths import BUILD, ROOT, STAGE
 
 PRESETS = ROOT / "presets"
-KEY_FIELD = "l2m_build"
-PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"  # notebook metadata recording what an executed copy was made from
+KEY_FIELD = "l2m_build"  # notebook metadata recording what an executed copy was made from
+WIDGET_MIMETYPE = "application/vnd.jupyter.widget-view+json"  # an ipywidget's output (tqdm's bars in a kernel)
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 
 
 class BuildError(RuntimeError):
@@ -136,7 +137,7 @@ def execute_notebook(notebook: Path, parameters: dict, key: str, root: Path = RO
             f"{notebook} failed in cell {error.cell_index} (In [{error.exec_count}]): "
             f"{error.ename}: {error.evalue}\n  partly executed copy: {partial}"
         ) from None
-    executed = drop_plotly_mimetype(nbformat.read(partial, as_version=4))
+    executed = drop_progress_widgets(drop_plotly_mimetype(nbformat.read(partial, as_version=4)))
     executed.metadata[KEY_FIELD] = {"key": key, "parameters": parameters}
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".ipynb.tmp")
@@ -158,6 +159,19 @@ def drop_plotly_mimetype(notebook: nbformat.NotebookNode) -> nbformat.NotebookNo
             prefix = output.get("metadata", {}).get("scrapbook", {}).get("mime_prefix", "")
             if prefix + "text/html" in data:
                 data.pop(prefix + PLOTLY_MIMETYPE, None)
+    return notebook
+
+
+def drop_progress_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove ipywidgets outputs (tqdm's progress bars, with ipywidgets installed) and the notebook's widget state.
+
+    The book has no widgets of its own, and a page holding widget state makes MyST-NB load require.js and
+    the widget manager from a CDN: readers may have no internet, and the browser check fails such a page.
+    """
+    for cell in notebook.cells:
+        if "outputs" in cell:
+            cell["outputs"] = [o for o in cell["outputs"] if WIDGET_MIMETYPE not in o.get("data", {})]
+    notebook.metadata.pop("widgets", None)
     return notebook
 
 
