@@ -59,10 +59,9 @@ def state_scan(caught: pd.DataFrame, seq_len: int, family: str) -> pd.DataFrame:
     rows = []
     at = caught[caught["L"] == seq_len]
     for row in at.itertuples():
-        cov, ell = covariance(row.layers, family, seq_len), seq_len // 2
-        exact = float(gaussian.bipartite_mi(cov, ell))
+        cov, ell, exact = covariance(row.layers, family, seq_len), seq_len // 2, row.exact
         mcfg = row.run.metrics["model_config"]
-        bound = references.linear_state_bound(cov, ell, int(row.state), row.channels) / row.channels
+        bound_fraction = _bound_fraction(cov, row)
         if row.arch == "swa":
             tokens = attention_tokens(mcfg)
         else:
@@ -70,9 +69,10 @@ def state_scan(caught: pd.DataFrame, seq_len: int, family: str) -> pd.DataFrame:
         rows.append({"label": row.label, "arch": row.arch, "state": int(row.state),
                      "state per channel": row.state / row.channels, "captured": row.measured,
                      "stderr": row.stderr, "fraction": row.measured / exact, "fraction_se": row.stderr / exact,
-                     "bound": bound, "bound_fraction": bound / exact, "tokens": tokens,
+                     "bound": bound_fraction * exact, "bound_fraction": bound_fraction, "tokens": tokens,
                      "reachable_fraction": _window_fraction(cov, ell, tokens),
-                     "below_bound": bool(row.measured <= bound + 2 * row.stderr), "folder": row.folder})
+                     "below_bound": bool(row.measured <= bound_fraction * exact + 2 * row.stderr),
+                     "folder": row.folder})
     return pd.DataFrame(rows).sort_values(["arch", "state"], kind="stable").reset_index(drop=True)
 
 
@@ -87,21 +87,17 @@ def bound_curve(seq_len: int, layers: int, family: str, channels: int, max_numbe
     return pd.DataFrame({"state": n, "bound_fraction": bound, "reachable_fraction": [reach[k] for k in n // channels]})
 
 
-def bound_fractions(runs_by_length: pd.DataFrame, family: str, channels: int) -> np.ndarray:
-    """The linear bound of each row's state (columns L, state) as a fraction of channels · I_BP(L/2), exact."""
-    out = []
-    for L, n in zip(runs_by_length["L"], runs_by_length["state"]):
-        cov = covariance(round(np.log(L) / np.log(4)), family, int(L))
-        out.append(references.linear_state_bound(cov, L // 2, int(n), channels)
-                   / (channels * float(gaussian.bipartite_mi(cov, L // 2))))
-    return np.array(out)
+def _bound_fraction(cov: np.ndarray, run: tuple) -> float:
+    """The linear bound of a captured-MI row's state, as a fraction of its channels · I_BP(L/2) (``run.exact``)."""
+    bound = references.linear_state_bound(cov, run.L // 2, int(run.state), run.channels)
+    return bound / (run.channels * run.exact)
 
 
 def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]], family: str = "power") -> pd.DataFrame:
     """Captured fraction against L for every named series (``series``: run folder → its series names).
 
     One row per (series, L): the run's label, state, fraction and its standard error, the linear bound of
-    its state as a fraction of I_BP (:func:`bound_fractions`), and whether GPT2 is well trained at that L
+    its state as a fraction of I_BP, and whether GPT2 is well trained at that L
     (``well_trained``: some GPT2 run there captures ≥ WELL_TRAINED).
     """
     trained = {L: bool((g["measured"] / g["exact"] >= WELL_TRAINED).any())
@@ -111,8 +107,7 @@ def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]], famil
         for name in series.get(row.folder, ()):
             rows.append({"series": name, "L": row.L, "label": row.label, "state": int(row.state),
                          "fraction": row.measured / row.exact, "fraction_se": row.stderr / row.exact,
-                         "bound_fraction": bound_fractions(pd.DataFrame({"L": [row.L], "state": [row.state]}),
-                                                           family, row.channels)[0],
+                         "bound_fraction": _bound_fraction(covariance(row.layers, family, row.L), row),
                          "well_trained": trained.get(row.L, False)})
     columns = ["series", "L", "label", "state", "fraction", "fraction_se", "bound_fraction", "well_trained"]
     return pd.DataFrame(rows, columns=columns).sort_values(["series", "L"], kind="stable").reset_index(drop=True)
