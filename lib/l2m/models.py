@@ -138,12 +138,12 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
         raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     s = SIZES[arch][size]
     ssm = arch not in ATTENTION_ARCHS
-    d_model = d_model or s.d_model
+    d_model, expand, d_conv = d_model or s.d_model, expand or 2, d_conv or 4  # 0 keeps the library defaults
     head_dim = s.head_dim
-    d_inner = round((expand or 2) * d_model)
-    if ssm and (d_inner < 1 or abs(d_inner - (expand or 2) * d_model) > 1e-9):
+    d_inner = round(expand * d_model)
+    if ssm and (d_inner < 1 or abs(d_inner - expand * d_model) > 1e-9):
         raise ValueError(f"expand = {expand} times d_model = {d_model} must be a whole number of inner channels")
-    if arch == "mamba2" and expand and expand != int(expand):
+    if arch == "mamba2" and expand != int(expand):
         raise ValueError(f"expand = {expand}: Mamba2 takes a whole expand (transformers' Mamba2 layers), Mamba a fraction")
     if arch == "mamba2" and head_dim and d_inner % head_dim:
         head_dim = math.gcd(head_dim, d_inner)  # Mamba2Config: heads · head_dim = expand · d_model
@@ -153,7 +153,7 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
                        channels=channels if task == "gaussian" else 0, vocab_size=vocab_size if task == "text" else 0,
                        n_head=s.n_head, d_state=(d_state or s.d_state) if arch not in ATTENTION_ARCHS else 0,
                        head_dim=head_dim, window=(window or s.window) if arch == "swa" else 0,
-                       expand=(expand or 2) if ssm else 2, d_conv=(d_conv or 4) if ssm else 4,
+                       expand=expand if ssm else 2, d_conv=d_conv if ssm else 4,
                        position_embedding=position_embedding or arch == "gpt2")
 
 
