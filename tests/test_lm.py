@@ -38,6 +38,59 @@ def test_batched_chunked_scores_equal_a_plain_forward(name, smollm2):
     assert scorer.bos_id == scorer.tokenizer.convert_tokens_to_ids(lm.MODELS[name].bos)
 
 
+@pytest.fixture(scope="module")
+def gemma():
+    return lm.TransformersScorer("gemma3-270m", batch_tokens=64, vocab_chunk=7)
+
+
+@pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m"])
+def test_a_pass_reusing_a_prefix_cache_equals_the_pass_scored_from_scratch(name, smollm2, gemma):
+    """vCLUB's passes run only Y after X' read from another pass's KV cache (fp32: within 1e-4 nats a token).
+
+    SmolLM2 keeps the cache of every layer; Gemma's sliding-window layers cannot be cut to a prefix, so its
+    extensions are scored whole: the same numbers either way."""
+    scorer = smollm2 if name == "smollm2-135m" else gemma
+    root = np.array(encode(scorer, TEXTS[0]))
+    other = root[::-1].copy()  # a second root of the same length: both run in one batch
+    more = [np.array(encode(scorer, t)) for t in TEXTS[1:]]
+    extensions = [(0, more[0]), (5, more[0]), (5, more[0][::-1].copy()), (5, more[1]), (len(root), more[1])]
+    families = [(root, extensions), (other, [(5, more[0]), (3, more[1])])]
+    done = [item for batch in scorer.score_extensions(families) for item in batch]
+    assert sorted(f for f, _, _ in done) == [0, 1]
+    for f, root_scores, got in done:
+        base, family = families[f]
+        assert np.allclose(root_scores, plain_scores(scorer, list(base)), atol=1e-4)
+        for (n, continuation), scores in zip(family, got):
+            whole = np.concatenate([base[:n], continuation])
+            assert scores.shape == whole.shape
+            assert np.abs(scores - plain_scores(scorer, list(whole))).max() < 1e-4, (f, n, len(continuation))
+
+
+def test_packing_does_not_change_a_score(smollm2):
+    """Passes packed many to a batch (right padding) score as each one alone, within fp32 rounding (1e-4 nats)."""
+    sequences = [np.array(encode(smollm2, t))[:k] for t in TEXTS for k in (2, 3, 9, 40)]
+    packed = lm.TransformersScorer("smollm2-135m", batch_tokens=4096)
+    alone = [smollm2.score([s])[0] for s in sequences]
+    for a, b in zip(packed.score(sequences), alone):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+
+
+def test_score_cache_with_shared_prefixes_equals_plain_scoring(tmp_path, smollm2):
+    """score_cached with ``extends`` (a root scored with its extensions, or a root already on disk) returns
+    what the plain passes give, and stores every pass under its own tokens."""
+    root = np.array(encode(smollm2, TEXTS[0]))
+    sequences = [root, np.concatenate([root[:4], [11, 12, 13]]), np.concatenate([root[:6], [21, 22]]), root[3:9]]
+    extends = {1: (0, 4), 2: (0, 6)}
+    plain = smollm2.score(sequences)
+    first = lm.score_cached(smollm2, sequences, folder=tmp_path, progress=False, extends=extends)
+    assert all(np.abs(a - b).max() < 1e-4 for a, b in zip(first, plain))
+    for path in list((tmp_path / "scores").rglob("*.npy")):
+        if np.load(path).shape != root.shape:
+            path.unlink()  # the root stays on disk, its extensions go: they are scored from the root's prefix
+    again = lm.score_cached(smollm2, sequences, folder=tmp_path, progress=False, extends=extends)
+    assert all(np.abs(a - b).max() < 1e-4 for a, b in zip(again, plain))
+
+
 def test_batches_bound_padded_tokens():
     lengths = [5, 100, 7, 60, 60, 3]
     batches = lm._batches(lengths, 128)
@@ -77,7 +130,7 @@ def test_score_cache_resumes_after_an_interruption(tmp_path):
 
 
 def test_unknown_model_is_one_clear_error():
-    from l2m.bipartite import HilbergChapter
+    from l2m.hilberg import HilbergChapter
 
     assert lm.available("smollm2-135m") and not lm.available("no-such/model-xyz")
     with pytest.raises(ParameterError, match="model = 'no-such/model-xyz' is not allowed: use a packaged model"):

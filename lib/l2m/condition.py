@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import bipartite, cache, captured, gaussian, models, references, runs, state, sweep
+from . import bipartite, cache, captured, gaussian, hilberg, models, passes, references, runs, state, sweep
 from .corpus import CORPORA
 from .params import Rule, between, one_of, param
 
@@ -65,13 +65,15 @@ class L2MChapter:
     workers: int = param(2, between(1, 256, "runs trained at once, each on cpu_count / workers threads or its own GPU"))
     captured_sequences: int = param(256, between(2, 10**7, "sequences of the captured-MI measurement"))
     scan_layers: int = param(3, between(1, gaussian.MAX_LAYERS, "the state scan's length L = 4**scan_layers"))
-    text_model: str = param("smollm2-135m", Rule(lambda v: bipartite.check_model_name(v, allow_empty=True),
-                                                 bipartite.MODEL_RULE + ", or '' to skip",
+    text_model: str = param("smollm2-135m", Rule(lambda v: hilberg.check_model_name(v, allow_empty=True),
+                                                 hilberg.MODEL_RULE + ", or '' to skip",
                                                  "scoring model of the text bipartite-MI fit"))
     text_corpus: str = param("books", one_of(CORPORA, "corpus of the text bipartite-MI fit"))
     text_n_docs: int = param(32, between(2, 10**6, "windows of the text fit (chapter 01's n_docs reuses its scores)"))
     text_max_len: int = param(128, one_of(tuple(2**k for k in range(3, 15)), "largest L of the text fit"))
     text_k_pairings: int = param(2, between(1, 64, "vCLUB pairings of the text fit"))
+    text_other_ratios_max_len: int = param(512, one_of(tuple(2**k for k in range(3, 15)),
+                                                       "largest L of the text fit's other ratios (as chapter 01)"))
 
     @property
     def shared(self) -> dict:
@@ -186,7 +188,7 @@ def state_table(table: pd.DataFrame, max_layers: int, family: str, channels: int
 
 
 def text_fit(model: str, corpus: str, n_docs: int, max_len: int, k_pairings: int, seed: int = 0,
-             device: str = "auto") -> object:
+             device: str = "auto", other_ratios_max_len: int | None = None) -> object:
     """A·L^β fitted to the vCLUB bipartite MI of text at L/ℓ = 2, measured as in chapter 01.
 
     With chapter 01's model, corpus, windows and pairings every pass is read from its score cache.
@@ -194,8 +196,9 @@ def text_fit(model: str, corpus: str, n_docs: int, max_len: int, k_pairings: int
     from . import lm
 
     scorer = lm.make_scorer(model, "transformers", models.resolve_device(device).type, "float32")
-    m = bipartite.measure(scorer, corpus, n_docs, max_len, bipartite.RATIOS, k_pairings, seed, compression=False)
-    return bipartite.fits_by_ratio(m, "vclub", n_boot=0, seed=seed)[min(bipartite.RATIOS)][0]
+    m = bipartite.measure(scorer, corpus, n_docs, max_len, passes.RATIOS, k_pairings, seed, compression=False,
+                          other_max_len=other_ratios_max_len)
+    return hilberg.fits_by_ratio(m, "vclub", n_boot=0, seed=seed)[min(passes.RATIOS)][0]
 
 
 def text_curves(finished: list[runs.Run], width: int = 8) -> tuple[np.ndarray, dict[str, np.ndarray]]:

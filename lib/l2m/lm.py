@@ -22,6 +22,7 @@ exact token ids, written atomically, so an interrupted run resumes with identica
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -29,7 +30,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -224,12 +225,15 @@ class TransformersScorer:
             flat_out[part] = picked.double() - torch.logsumexp(logits, dim=-1).double()
         return out
 
-    def score(self, sequences: Sequence[np.ndarray], progress: bool = False) -> list[np.ndarray]:
+    def score_batches(self, sequences: Sequence[np.ndarray]) -> Iterator[list[tuple[int, np.ndarray]]]:
+        """Scores of ``sequences`` one batch at a time, as [(index, log-probs), ...] once each batch is done.
+
+        All sequences are sorted by length together and packed into batches of at most ``batch_tokens``
+        padded tokens, so many short passes share one forward instead of each paying the per-call cost.
+        """
         import torch
 
-        results: list[np.ndarray | None] = [None] * len(sequences)
         lengths = [len(s) for s in sequences]
-        bar = tqdm(total=sum(lengths), unit="tok", unit_scale=True, desc=f"scoring ({self.name})", disable=not progress)
         for batch in _batches(lengths, self.batch_tokens):
             width = lengths[batch[0]]
             ids = torch.zeros((len(batch), width + 1), dtype=torch.long)
@@ -242,11 +246,92 @@ class TransformersScorer:
             with torch.no_grad():
                 hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T+1, H)
                 log_probs = self._log_probs(hidden[:, :-1], ids[:, 1:]).cpu().numpy()  # (B, T)
-            for row, i in enumerate(batch):
-                results[i] = log_probs[row, : lengths[i]].copy()
-            bar.update(sum(lengths[i] for i in batch))
+            yield [(i, log_probs[row, : lengths[i]].copy()) for row, i in enumerate(batch)]
+
+    def score(self, sequences: Sequence[np.ndarray], progress: bool = False) -> list[np.ndarray]:
+        results: list[np.ndarray | None] = [None] * len(sequences)
+        bar = tqdm(total=sum(len(s) for s in sequences), unit="tok", unit_scale=True, desc=f"scoring ({self.name})",
+                   disable=not progress)
+        for done in self.score_batches(sequences):
+            for i, log_probs in done:
+                results[i] = log_probs
+            bar.update(sum(len(log_probs) for _, log_probs in done))
         bar.close()
         return results  # type: ignore[return-value]
+
+    def _reusable_cache(self, cache: Any) -> bool:
+        """Whether a pass's KV cache can be cut to a prefix and extended: every layer a plain (full) attention
+        cache. Gemma's sliding-window layers keep only their last window, so their prefixes are not kept."""
+        from transformers.cache_utils import DynamicLayer
+
+        return all(type(layer) is DynamicLayer for layer in getattr(cache, "layers", [None]))
+
+    def score_extensions(self, families: Sequence[tuple[np.ndarray, Sequence[tuple[int, np.ndarray]]]]
+                         ) -> Iterator[list[tuple[int, np.ndarray, list[np.ndarray]]]]:
+        """Scores of each family's root and of each sequence root[:n] + continuation of its (n, continuation)s.
+
+        Roots of equal length run together (at most ``batch_tokens`` tokens a batch) and keep their KV caches;
+        each extension reuses the cache of its root's first n tokens and runs only its continuation, so a prefix
+        shared by many passes is computed once (vCLUB's X' is the start of another window's own pass, Sec. 3).
+        The first n scores of an extension are its root's; the next comes from the root's hidden state at
+        position n. Extensions of equal (n, length) share one forward across the batch's roots. Yields, a batch
+        of roots at a time, [(family index, root scores, [full scores of each extension])]; equal to scoring
+        every sequence from scratch up to float rounding (tests/test_lm.py).
+        """
+        import torch
+
+        by_length: dict[int, list[int]] = {}
+        for f, (root, _) in enumerate(families):
+            by_length.setdefault(len(root), []).append(f)
+        base = self.model.base_model
+        # transformers 5.24 names the cache argument `cache`; older releases (vLLM's pin) `past_key_values`
+        cache_arg = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+        for length, members in by_length.items():
+            step = max(1, self.batch_tokens // (length + 1))
+            for start in range(0, len(members), step):
+                batch = members[start : start + step]
+                roots = np.stack([np.asarray(families[f][0], dtype=np.int64) for f in batch])
+                ids = torch.as_tensor(np.concatenate([np.full((len(batch), 1), self.bos_id), roots], axis=1))
+                ids = ids.to(self.device)  # (B, length + 1)
+                with torch.no_grad():
+                    out = base(input_ids=ids, use_cache=True)
+                    hidden, cache = out.last_hidden_state, getattr(out, cache_arg)  # (B, length + 1, H)
+                    root_scores = self._log_probs(hidden[:, :-1], ids[:, 1:]).cpu().numpy()  # (B, length)
+                extensions = [families[f][1] for f in batch]
+                if self._reusable_cache(cache):
+                    scored = self._extend(cache, cache_arg, hidden, root_scores, extensions)
+                else:  # e.g. Gemma's sliding-window layers keep only their last window: score extensions whole
+                    scored = [self.score([np.concatenate([roots[b, :n], c]) for n, c in extensions[b]])
+                              for b in range(len(batch))]
+                yield [(f, root_scores[b], scored[b]) for b, f in enumerate(batch)]
+
+    def _extend(self, cache: Any, cache_arg: str, hidden: Any, root_scores: np.ndarray,
+                extensions: list[Sequence[tuple[int, np.ndarray]]]) -> list[list[np.ndarray]]:
+        """The extensions of a batch of roots from the roots' KV cache: rows of equal (n, length) run together."""
+        import torch
+
+        full = [(layer.keys, layer.values) for layer in cache.layers]  # (B, heads, length + 1, head_dim) each
+        groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for b, family in enumerate(extensions):
+            for e, (n, continuation) in enumerate(family):
+                if not 0 <= n < hidden.shape[1] or len(continuation) == 0:
+                    raise ValueError(f"extension {e}: prefix {n} of a root of {hidden.shape[1] - 1} tokens, "
+                                     f"{len(continuation)} more")
+                groups.setdefault((n, len(continuation)), []).append((b, e))
+        out: list[list[np.ndarray | None]] = [[None] * len(family) for family in extensions]
+        for (n, _), rows in groups.items():
+            owner = torch.as_tensor([b for b, _ in rows], device=hidden.device)
+            for layer, (keys, values) in zip(cache.layers, full):  # each row's root cache, cut to BOS + n tokens
+                layer.keys, layer.values = keys[owner, :, : n + 1], values[owner, :, : n + 1]
+            tokens = torch.as_tensor(np.stack([np.asarray(extensions[b][e][1], dtype=np.int64) for b, e in rows]))
+            tokens = tokens.to(hidden.device)  # (R, length)
+            with torch.no_grad():
+                more = self.model.base_model(input_ids=tokens, use_cache=True, **{cache_arg: cache}).last_hidden_state
+                states = torch.cat([hidden[owner, n : n + 1], more[:, :-1]], dim=1)  # (R, length, H)
+                scores = self._log_probs(states, tokens).cpu().numpy()
+            for row, (b, e) in enumerate(rows):
+                out[b][e] = np.concatenate([root_scores[b, :n], scores[row]])
+        return out  # type: ignore[return-value]
 
 
 class VLLMScorer:
@@ -299,27 +384,55 @@ def scores_dir(scorer: Any, folder: Path | None = None) -> Path:
 
 
 def score_cached(scorer: Any, sequences: Sequence[np.ndarray], folder: Path | None = None,
-                 progress: bool = True) -> list[np.ndarray]:
+                 progress: bool = True, extends: dict[int, tuple[int, int]] | None = None) -> list[np.ndarray]:
     """``scorer.score`` with every pass stored under (model fingerprint, sha256 of its token ids).
 
-    Passes already on disk are read back; the rest are scored in batches and each written
-    atomically as soon as its batch is done, so an interruption loses at most one batch.
+    Passes already on disk are read back; the rest are scored and each written atomically as soon as its
+    batch is done, so an interruption loses at most one batch. ``extends`` maps i -> (j, n) when
+    sequences[i] starts with the first n tokens of sequences[j]: with a scorer that reuses KV caches
+    (:meth:`TransformersScorer.score_extensions`) those passes are scored together with j's, and only their
+    continuations run. Every other missing pass is sorted and packed with all the others.
     """
     root = scores_dir(scorer, folder)
     keys = [hashlib.sha256(np.asarray(s, dtype=np.int64).tobytes()).hexdigest() for s in sequences]
     paths = [root / key[:2] / f"{key}.npy" for key in keys]
     results: list[np.ndarray | None] = [np.load(p) if p.exists() else None for p in paths]
     missing = [i for i, r in enumerate(results) if r is None]
-    group = max(1, getattr(scorer, "batch_tokens", 1 << 16) // max(1, max((len(sequences[i]) for i in missing), default=1)))
     bar = tqdm(total=sum(len(sequences[i]) for i in missing), unit="tok", unit_scale=True,
                desc=f"scoring ({scorer.name})", disable=not progress or not missing)
-    for start in range(0, len(missing), group):
-        chunk = missing[start : start + group]
-        for i, log_probs in zip(chunk, scorer.score([sequences[i] for i in chunk])):
+
+    def store(done: Iterable[tuple[int, np.ndarray]]) -> None:
+        for i, log_probs in done:
             buffer = io.BytesIO()
             np.save(buffer, np.asarray(log_probs, dtype=np.float64))
             cache.atomic_write_bytes(paths[i], buffer.getvalue())
             results[i] = log_probs
-        bar.update(sum(len(sequences[i]) for i in chunk))
+            bar.update(len(sequences[i]))
+
+    families: dict[int, list[int]] = {}  # root j -> the missing passes that extend it
+    if extends and hasattr(scorer, "score_extensions"):
+        for i in missing:
+            if i in extends:
+                families.setdefault(extends[i][0], []).append(i)
+    extending = {i for members in families.values() for i in members}
+    plain = [i for i in missing if i not in extending and i not in families]  # a root is scored with its extensions
+    roots = list(families)
+    reach = [len(sequences[j]) if results[j] is None else max(extends[i][1] for i in families[j]) for j in roots]
+    work = [(np.asarray(sequences[j])[:r], [(extends[i][1], np.asarray(sequences[i])[extends[i][1]:]) for i in families[j]])
+            for j, r in zip(roots, reach)]  # a root already on disk runs again only as far as its extensions need
+    for done in (scorer.score_extensions(work) if work else []):
+        for f, root_scores, scores in done:
+            j = roots[f]
+            store(zip(families[j], scores))
+            if results[j] is None:
+                store([(j, root_scores)])
+    if hasattr(scorer, "score_batches"):  # packed over every missing pass, stored a batch at a time
+        for done in scorer.score_batches([sequences[i] for i in plain]):
+            store((plain[k], log_probs) for k, log_probs in done)
+    else:  # a scorer that takes a list (vLLM batches it itself): a few passes a call, stored after each call
+        group = max(1, getattr(scorer, "batch_tokens", 1 << 16) // max((len(sequences[i]) for i in plain), default=1))
+        for start in range(0, len(plain), group):
+            chunk = plain[start : start + group]
+            store(zip(chunk, scorer.score([sequences[i] for i in chunk])))
     bar.close()
     return results  # type: ignore[return-value]

@@ -1,0 +1,278 @@
+"""Chapter 01's analysis of a bipartite-MI measurement: power-law fits, local slopes, tables, claims.
+
+I(L) ≈ A·L^β is fitted as ln I = ln A + β ln L on the window means, per split ratio, with a bootstrap over
+windows (documents) for the uncertainty (paper Sec. 3, Fig. 2b). A small model cannot use far context, so its
+I(L) bends as L grows (the paper's Appx. A: weaker models under-estimate β): :func:`local_slopes` shows
+d ln I / d ln L along L, and :func:`range_fits` fits the short and the long half of the range apart. The paper's
+released fits regress against ℓ, not L (:func:`on_split_axis` converts). The chapter's parameters
+(:class:`HilbergChapter`) and claims (:func:`chapter_claims`) are here too; the chapter only calls them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import paper
+from .bipartite import Measurement
+from .corpus import CORPORA
+from .fit import PowerLawFit, fit_power_law
+from .params import Rule, between, one_of, param, subset_of
+from .passes import MIN_ELL, RATIOS, WINDOW_STARTS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+def fit_with_bootstrap(lengths: np.ndarray, per_window: np.ndarray, n_boot: int = 200,
+                       seed: int = 0) -> tuple[PowerLawFit, np.ndarray]:
+    """ln I = ln A + β ln L on the window means, and (A, β) on bootstrap resamples of the windows.
+
+    Points whose mean is not positive are left out of the fit (a log needs I > 0). Returns the fit
+    and an array (n_boot, 2) of bootstrap (A, β).
+    """
+    mean = per_window.mean(axis=0)
+    keep = mean > 0
+    fit = fit_power_law(lengths[keep], mean[keep])
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):
+        sample = per_window[rng.integers(0, len(per_window), len(per_window))].mean(axis=0)
+        ok = keep & (sample > 0)
+        if ok.sum() >= 2:
+            f = fit_power_law(lengths[ok], sample[ok])
+            boot.append((f.amplitude, f.exponent))
+    return fit, np.array(boot).reshape(-1, 2)
+
+
+def fits_by_ratio(m: Measurement, estimator: str, n_boot: int = 200, seed: int = 0,
+                  span: tuple[int, int] | None = None) -> dict[int, tuple[PowerLawFit, np.ndarray]]:
+    """For each ratio, the power-law fit of ``estimator`` against L with its bootstrap (A, β); only the points
+    with L in ``span`` = (smallest, largest) when given."""
+    out = {}
+    for ratio in sorted({p.ratio for p in m.plan.points}):
+        cols = [j for j, p in enumerate(m.plan.points)
+                if p.ratio == ratio and (span is None or span[0] <= p.length <= span[1])]
+        lengths = np.array([m.plan.points[j].length for j in cols], dtype=int)
+        if (m.per_window[estimator][:, cols].mean(axis=0) > 0).sum() >= 2:  # a log-log fit needs two I > 0
+            out[ratio] = fit_with_bootstrap(lengths, m.per_window[estimator][:, cols], n_boot, seed)
+    return out
+
+
+def fit_spans(m: Measurement, ratio: int) -> dict[str, tuple[int, int]]:
+    """The ranges of L the chapter fits apart: "short" and "long" halve the measured range on a log scale
+    (sharing the middle point), "all" is the whole range."""
+    lengths = sorted(p.length for p in m.plan.points if p.ratio == ratio)
+    low, high = lengths[0], lengths[-1]
+    middle = min(lengths, key=lambda n: abs(math.log(n) - (math.log(low) + math.log(high)) / 2))
+    return {"short": (low, middle), "long": (middle, high), "all": (low, high)}
+
+
+def span_table(m: Measurement, names: dict[str, str], ratio: int, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """β of each estimator fitted over each span of :func:`fit_spans`, with its bootstrap sd and R²."""
+    import pandas as pd
+
+    rows = []
+    for name, label in names.items():
+        for span_name, span in fit_spans(m, ratio).items():
+            beta, sd, r2 = exponent(m, name, ratio, n_boot, seed, span)
+            rows.append({"estimator": label, "range": span_name, "L from": span[0], "L to": span[1], "β": beta,
+                         "β bootstrap sd": sd, "R²": r2})
+    return pd.DataFrame(rows)
+
+
+def local_slopes(m: Measurement, estimator: str, ratio: int, n_boot: int = 200, seed: int = 0,
+                 width: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """d ln I / d ln L along L: the log-log slope over ``width`` neighbouring points, at their middle L.
+
+    Returns (L, slope, bootstrap sd of the slope), resampling windows as :func:`fit_with_bootstrap` does; NaN
+    where a mean in the neighbourhood is not positive. A power law has a constant local slope (its β); a
+    model that stops gaining from far context has one that falls with L.
+    """
+    cols = [j for j, p in enumerate(m.plan.points) if p.ratio == ratio]
+    lengths = np.log([m.plan.points[j].length for j in cols])
+    values = m.per_window[estimator][:, cols]  # (windows, points)
+
+    def slopes(mean: np.ndarray) -> np.ndarray:
+        out = np.full(len(cols) - width + 1, np.nan)
+        for k in range(len(out)):
+            part = slice(k, k + width)
+            if np.all(mean[part] > 0):
+                out[k] = np.polyfit(lengths[part], np.log(mean[part]), 1)[0]
+        return out
+
+    rng = np.random.default_rng(seed)
+    boot = np.array([slopes(values[rng.integers(0, len(values), len(values))].mean(axis=0)) for _ in range(n_boot)])
+    centres = np.exp(np.array([lengths[k : k + width].mean() for k in range(len(cols) - width + 1)]))
+    sd = np.nanstd(boot, axis=0, ddof=1) if n_boot > 1 else np.full(len(centres), np.nan)
+    return centres, slopes(values.mean(axis=0)), sd
+
+
+def on_split_axis(fit: PowerLawFit, ratio: int) -> PowerLawFit:
+    """The same law against the split point ℓ = L/r: A·L^β = (A·r^β)·ℓ^β.
+
+    The paper's released fits regress against ℓ (:data:`l2m.paper.BIPARTITE`, axis "ℓ"); the book fits
+    against L. Exponents agree; amplitudes compare only on the same axis.
+    """
+    return dataclasses.replace(fit, amplitude=fit.amplitude * ratio**fit.exponent)
+
+
+def ratio_curves(m: Measurement, names: dict[str, str], ratio: int, n_boot: int = 200, seed: int = 0):
+    """What a scaling figure of one ratio shows: (L, {label: mean}, {label: sem}, {label: fit}).
+
+    ``names`` maps estimator -> label; an estimator with fewer than two positive means has no fit.
+    """
+    cols = [j for j, p in enumerate(m.plan.points) if p.ratio == ratio]
+    lengths = np.array([m.plan.points[j].length for j in cols])
+    series = {label: m.summary[name][cols] for name, label in names.items()}
+    errors = {label: m.summary[f"{name}_sem"][cols] for name, label in names.items()}
+    fits = {}
+    for name, label in names.items():
+        by_ratio = fits_by_ratio(m, name, n_boot, seed)
+        if ratio in by_ratio:
+            fits[label] = by_ratio[ratio][0]
+    return lengths, series, errors, fits
+
+
+def fit_table(m: Measurement, names: dict[str, str], n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """One row per (estimator, ratio): A against L, A against ℓ (the paper's axis), β, its bootstrap sd, R²."""
+    import pandas as pd
+
+    rows = []
+    for name, label in names.items():
+        for ratio, (f, boot) in fits_by_ratio(m, name, n_boot, seed).items():
+            rows.append({"model": m.model, "corpus": m.corpus, "estimator": label, "L/ℓ": ratio, "A (vs L)": f.amplitude,
+                         "A (vs ℓ)": on_split_axis(f, ratio).amplitude, "β": f.exponent,
+                         "β bootstrap sd": boot[:, 1].std(ddof=1) if len(boot) > 1 else np.nan, "R²": f.r_squared})
+    return pd.DataFrame(rows, columns=["model", "corpus", "estimator", "L/ℓ", "A (vs L)", "A (vs ℓ)", "β",
+                                       "β bootstrap sd", "R²"])
+
+
+def exponent(m: Measurement, estimator: str, ratio: int, n_boot: int = 200, seed: int = 0,
+             span: tuple[int, int] | None = None) -> tuple[float, float, float]:
+    """(β, its bootstrap sd, R² of the log-log fit) of one estimator at one ratio, over the L in ``span`` (all
+    when None); NaNs where there is no fit."""
+    by_ratio = fits_by_ratio(m, estimator, n_boot, seed, span)
+    if ratio not in by_ratio:
+        return math.nan, math.nan, math.nan
+    f, boot = by_ratio[ratio]
+    return f.exponent, float(boot[:, 1].std(ddof=1)) if len(boot) > 1 else math.nan, f.r_squared
+
+
+def _differ(a: tuple, b: tuple) -> float:
+    """(β_a − β_b) in units of its bootstrap sd (NaN without one)."""
+    return (a[0] - b[0]) / math.hypot(a[1], b[1])
+
+
+def check_model_name(value: object, allow_empty: bool = False) -> str:
+    """A scoring model name that is here (packaged, a local folder or in the local Hugging Face cache); a Rule check."""
+    from .lm import available
+
+    if not isinstance(value, str) or (value == "" and not allow_empty) or (value and not available(value)):
+        raise ValueError
+    return value
+
+
+MODEL_RULE = "a packaged model ('smollm2-135m', 'gemma3-270m'), a local folder or a Hugging Face id in the local cache"
+
+
+POWERS_OF_TWO = tuple(2**k for k in range(3, 15))
+
+
+@dataclass(frozen=True)
+class HilbergChapter:
+    """Parameters of chapter 01 (book/01_hilberg.ipynb)."""
+
+    model: str = param("smollm2-135m", Rule(check_model_name, MODEL_RULE, "the scoring model"))
+    second_model: str = param("gemma3-270m", Rule(lambda v: check_model_name(v, True), MODEL_RULE + ", or '' to skip",
+                                                   "a second model, direct estimate only"))
+    corpus: str = param("books", one_of(CORPORA, "corpus of the main measurement"))
+    second_corpus: str = param("wiki", one_of(("", *CORPORA), "a second corpus, or '' to skip"))
+    n_docs: int = param(32, between(2, 10**6, "windows of the main measurement, one per document"))
+    second_n_docs: int = param(16, between(2, 10**6, "windows for the second model and the second corpus"))
+    max_len: int = param(2048, one_of(POWERS_OF_TWO, "largest block length L in tokens"))
+    ratios: tuple = param(RATIOS, subset_of(RATIOS, "split ratios L/ell"))
+    other_ratios_max_len: int = param(512, one_of(POWERS_OF_TWO, "largest L of the ratios other than the smallest"))
+    second_max_len: int = param(256, one_of(POWERS_OF_TWO, "largest L of the second model and the second corpus"))
+    start_cost_len: int = param(256, one_of(POWERS_OF_TWO, "tokens scored per window of the other window start"))
+    k_pairings: int = param(2, between(1, 64, "vCLUB: random pairings of X and Y averaged"))
+    backend: str = param("transformers", one_of(("transformers", "vllm"), "scoring backend"))
+    tensor_parallel: int = param(1, between(1, 64, "GPUs per model with vllm"))
+    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the model runs"))
+    dtype: str = param("float32", one_of(("float32", "bfloat16", "float16"), "weights and activations"))
+    n_boot: int = param(200, between(0, 100000, "bootstrap resamples of the windows for A and beta"))
+    seed: int = param(0, between(0, 2**32 - 1, "seed of the windows and the vCLUB pairings"))
+    window_start: str = param("sentence", one_of(WINDOW_STARTS, "where windows start (the paper: at a sentence)"))
+
+    def check(self) -> None:
+        import importlib.util
+
+        if self.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ValueError("backend = 'vllm' needs the package vllm (pip install -r requirements-gpu.txt on a GPU machine)")
+        if self.max_len < MIN_ELL * min(self.ratios):
+            raise ValueError(f"max_len = {self.max_len} leaves no split for ratios {self.ratios}")
+
+    def scorer(self, name: str):
+        """The scorer of model ``name`` with this chapter's backend, device and dtype."""
+        from .lm import make_scorer
+
+        options = {"tensor_parallel_size": self.tensor_parallel} if self.backend == "vllm" else {}
+        return make_scorer(name, self.backend, self.resolved_device, self.dtype, **options)
+
+    @property
+    def resolved_device(self) -> str:
+        from .models import resolve_device  # torch only when a model is scored
+
+        return resolve_device(self.device).type
+
+
+def chapter_claims(cfg: "HilbergChapter", main: Measurement, models: dict[str, Measurement],
+                   corpora: dict[str, Measurement]) -> list:
+    """The claims table of chapter 01: each `holds` is a test on the measured exponents (2 bootstrap sd)."""
+    from .claims import Claim
+
+    ratio, vclub, direct = min(cfg.ratios), paper.BIPARTITE[("pg19", "vclub")], paper.BIPARTITE[("pg19", "direct")]
+    ours = f"{main.model} on {main.corpus}, L ≤ {cfg.max_len}, {len(main.plan.windows)} windows"
+    scale = (f"a {main.model} model, not LLaMA 3.1 405B; L ≤ {cfg.max_len}, not 2048; {main.corpus}, not PG19; "
+             "exponents grow with the model (see below)")
+    fmt = lambda e: f"β = {e[0]:.3f} ± {e[1]:.3f}" if np.isfinite(e[0]) else "no power-law fit (I ≤ 0)"
+    v, d = exponent(main, "vclub", ratio, cfg.n_boot, cfg.seed), exponent(main, "direct_corrected", ratio, cfg.n_boot, cfg.seed)
+    rows = [
+        Claim("bipartite MI grows as a power law, I ≈ A·L^β with β > 0 (vCLUB)", vclub.label(), f"{fmt(v)}, R² = {v[2]:.3f}",
+              bool(v[2] >= 0.9 and v[0] - 2 * v[1] > 0), f"holds if R² ≥ 0.9 and β > 2 sd; {ours}"),
+        Claim("vCLUB exponent as the paper's (PG19)", f"β = {vclub.exponent:.2f}", fmt(v),
+              bool(abs(v[0] - vclub.exponent) < 2 * v[1]), f"holds if within 2 sd; {scale}"),
+        Claim("direct (2-gram corrected) exponent as the paper's (PG19)", f"β = {direct.exponent:.2f}", fmt(d),
+              bool(abs(d[0] - direct.exponent) < 2 * d[1]),
+              f"holds if within 2 sd; {scale}; the bigram table of a small corpus is undersampled"),
+    ]
+    by_ratio = {r: exponent(main, "vclub", r, cfg.n_boot, cfg.seed) for r in cfg.ratios}
+    if len(by_ratio) > 1:
+        spread = max(abs(_differ(a, b)) for a in by_ratio.values() for b in by_ratio.values() if a is not b)
+        rows.append(Claim("the split ratios L/ℓ give the same exponent (vCLUB)", "one β for r = 2, 3, 4",
+                          ", ".join(f"r = {r}: {e[0]:.3f} ± {e[1]:.3f}" for r, e in by_ratio.items()),
+                          bool(spread < 2), "holds if every pair differs by < 2 sd; few points per ratio at small L"))
+    for name, m in models.items():
+        if name != main.model:
+            other = exponent(m, "direct_corrected", ratio, cfg.n_boot, cfg.seed)
+            rows.append(Claim("a better model finds a larger exponent: the estimates bound β from below",
+                              "larger LLaMA, larger β (Appx. A)", f"{name}: {fmt(other)}; {main.model}: {fmt(d)}",
+                              bool(_differ(other, d) > 2), f"holds if larger by > 2 sd; two small models, "
+                              f"{len(m.plan.windows)} windows, each model's own tokens; a larger vocabulary "
+                              "undersamples the bigram table more, and the 2-gram correction then steepens β"))
+    for name, m in corpora.items():
+        if name != main.corpus:
+            other, wiki = exponent(m, "vclub", ratio, cfg.n_boot, cfg.seed), paper.BIPARTITE[("wikipedia", "vclub")]
+            rows.append(Claim("Wikipedia's exponent is smaller than PG19's (vCLUB)",
+                              f"β = {wiki.exponent:.2f} < {vclub.exponent:.2f}", f"{name}: {fmt(other)}; {main.corpus}: {fmt(v)}",
+                              bool(_differ(v, other) > 2), f"holds if smaller by > 2 sd; {len(m.plan.windows)} windows "
+                              f"of {name}"))
+    if "compression_lzma" in main.per_window:
+        c = exponent(main, "compression_lzma", ratio, cfg.n_boot, cfg.seed)
+        rows.append(Claim("compression estimates give a larger exponent than the LM (biased upward)",
+                          f"β ≈ {paper.COMPRESSION_BETA:.1f}", f"lzma: {fmt(c)}; vCLUB: {fmt(v)}",
+                          bool(_differ(c, v) > 2), "holds if larger by > 2 sd; a compressor's fixed costs dominate "
+                          "at small L"))
+    return rows
