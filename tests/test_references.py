@@ -113,6 +113,17 @@ def test_minimal_state_table(state_table):
     assert state_table["bipartite_mi"][2] == pytest.approx(gaussian.bipartite_mi(cov, 32), rel=1e-12)
 
 
+def test_pairs_column_names_the_table_columns(state_table):
+    assert references.pairs_column(0.99) == "pairs_99" and references.pairs_column(0.9) == "pairs_90"
+    assert references.pairs_column(0.995) == "pairs_99.5"
+    assert [references.pairs_column(f) for f in references.STATE_FRACTIONS] == [c for c in state_table.columns
+                                                                                if c.startswith("pairs_")]
+    assert [references.column_fraction(references.pairs_column(f)) for f in (0.9, 0.99)] == [0.9, 0.99]
+    assert references.column_fraction("seq_len") is None
+    with pytest.raises(ValueError):
+        references.pairs_column(99)
+
+
 @pytest.mark.parametrize("fraction", [0.9, 0.99])
 def test_state_grows_sublinearly(state_table, fraction):
     fit = references.state_growth_fit(state_table, fraction)

@@ -48,9 +48,14 @@ EVAL_CHUNK = 8  # evaluation sequences per forward pass (8 × 4096 × 50k logits
 
 
 def code_digest(task: str) -> str:
+    """sha256 of the modules that determine what a run computes and stores (part of its folder's key).
+
+    l2m.runs is not among them: it names the folder's files and reads them back (its checkpoint
+    layout is versioned by ``runs.FORMAT``), so adding a reader there keeps every finished run.
+    """
     from . import corpus, tokenizer  # text runs depend on how the corpus is read and tokenized
 
-    return cache.source_digest([models, config, sys.modules[__name__], runs, tasks, gaussian]
+    return cache.source_digest([models, config, sys.modules[__name__], tasks, gaussian]
                                + ([corpus, tokenizer] if task == "text" else []))
 
 
@@ -112,6 +117,16 @@ def evaluate(model: torch.nn.Module, task: GaussianTask | TextTask, cfg: TrainCo
     n = cfg.eval_sequences
     mean = total / n
     return mean, np.sqrt(np.maximum(squares / n - mean**2, 0) / max(n - 1, 1))
+
+
+def binned_curve(losses: np.ndarray, points: int = 500) -> dict[str, list]:
+    """The loss curve as at most ``points`` means over equal bins of steps (step = the bin's last step)."""
+    if len(losses) == 0:
+        return {"step": [], "loss": []}
+    width = max(1, math.ceil(len(losses) / points))
+    edges = np.arange(0, len(losses), width)
+    means = np.add.reduceat(losses, edges) / np.diff(np.append(edges, len(losses)))
+    return {"step": np.minimum(edges + width, len(losses)).tolist(), "loss": means.tolist()}
 
 
 def _autocast(cfg: TrainConfig, device: torch.device) -> Any:
@@ -223,7 +238,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     if rank == 0:
         per_position, stderr = evaluate(model, task, cfg)
         hs = state.history_state(model.cfg)
-        curve = runs.binned_curve(np.asarray(losses))
+        curve = binned_curve(np.asarray(losses))
         metrics = info | {
             "metric": task.metric, "average": float(per_position.mean()), "per_position": per_position.tolist(),
             "per_position_se": stderr.tolist(), "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 20):])),
@@ -271,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         values[name] = value
     run = train(validate(TrainConfig, **values))
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"{run.folder}: average {run.metrics['metric'].upper()} {run.average:.5g}")
+        print(f"{run.folder}: average {run.metric.upper()} {run.average:.5g}")
 
 
 if __name__ == "__main__":
