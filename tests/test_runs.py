@@ -27,3 +27,11 @@ def test_properties_read_the_stored_metrics(run):
 def test_loaded_run_equals_the_returned_one(run):
     again = runs.load_run(run.folder)
     assert again.metrics == run.metrics and again.history_state == run.history_state
+
+
+def test_training_code_digest_adds_the_text_modules():
+    from l2m import tasks
+
+    assert train.training_code_digest("gaussian") != train.training_code_digest("text")
+    assert train.training_code_digest("gaussian") == train.cache.source_digest(
+        [train.models, train.config, train, tasks, train.gaussian])

@@ -47,7 +47,7 @@ EVAL_SEED = 20250304  # one evaluation set for every run of the same data, whate
 EVAL_CHUNK = 8  # evaluation sequences per forward pass (8 × 4096 × 50k logits is 6.5 GB in fp32)
 
 
-def code_digest(task: str) -> str:
+def training_code_digest(task: str) -> str:
     """sha256 of the modules that determine what a run computes and stores (part of its folder's key).
 
     l2m.runs is not among them: it names the folder's files and reads them back (its checkpoint
@@ -62,7 +62,7 @@ def code_digest(task: str) -> str:
 def default_run_dir(cfg: TrainConfig) -> Path:
     """``<cache>/runs/<arch>-<size>-<task>-L<seq_len>-<key>``, the key covering parameters, device and code."""
     key = cache.key_digest({"run": identity(cfg), "device": models.resolve_device(cfg.device).type,
-                            "code": code_digest(cfg.task)})
+                            "code": training_code_digest(cfg.task)})
     return cache.cache_dir() / "runs" / f"{cfg.arch}-{cfg.size}-{cfg.task}-L{cfg.seq_len}-{key[:12]}"
 
 
@@ -180,7 +180,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
         losses = ckpt["losses"].tolist()
     start = len(losses)
     info = {"config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(), "git_revision": runs.git_revision(),
-            "code_digest": code_digest(cfg.task), "device": str(device), "world_size": world,
+            "code_digest": training_code_digest(cfg.task), "device": str(device), "world_size": world,
             "kernel": models.kernel_path(cfg.arch, device), "n_params": models.count_parameters(model),
             "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__}}
 
