@@ -54,7 +54,7 @@ def test_state_table_beside_the_data(finished):
     gpt2 = state.history_state(models.ModelConfig.from_dict(finished[0].metrics["model_config"]))
     assert list(states["gpt2 tiny"]) == [gpt2.at(4), gpt2.at(16), gpt2.at(64)]  # grows like L
     assert states["mamba tiny"].nunique() == 1  # a fixed state
-    assert states.loc[64, "minimal linear state, 99 % of I_BP (× channels)"] == 2 * 11  # SPEC §4: 11 pairs at L = 64
+    assert states.loc[64, "minimal linear state, 99 % of I_BP (× channels)"] == 2 * 11  # this book's measurement: 11 pairs at L = 64
     assert states.loc[16, "I_BP(L/2) × channels (nats)"] == pytest.approx(2 * gaussian.bipartite_mi(gaussian.covariance(2), 8))
 
 

@@ -106,7 +106,7 @@ def state_table():
 
 def test_minimal_state_table(state_table):
     assert list(state_table["seq_len"]) == [4, 16, 64, 256, 1024]
-    assert list(state_table["pairs_99"][1:4]) == [4, 11, 32]  # SPEC §4: about 4, 11, 32 at L = 16, 64, 256
+    assert list(state_table["pairs_99"][1:4]) == [4, 11, 32]  # this book's measurement (not in the paper): about 4, 11, 32 at L = 16, 64, 256
     assert np.all(state_table["pairs_90"] <= state_table["pairs_99"])
     assert np.all(state_table["pairs_99"] <= state_table["seq_len"] // 2)
     cov = gaussian.covariance(3, "power")

@@ -126,7 +126,7 @@ def test_every_preset_names_a_valid_grid(preset):
     cfg = validate(condition.L2MChapter, **section)
     points = cfg.points()
     gaussian = [p for p in points if p["task"] == "gaussian"]
-    if preset == "paper":  # SPEC's grid: Mamba with and without the position embedding at every L
+    if preset == "paper":  # the paper's grid (Appx. E) plus this book's control: Mamba with and without the position embedding at every L
         for L in {p["seq_len"] for p in gaussian if p["arch"] == "mamba"}:
             assert {p["position_embedding"] for p in gaussian if p["arch"] == "mamba" and p["seq_len"] == L} == {True, False}
         return

@@ -2,7 +2,7 @@
 
 A KL curve of a trained model means little alone: on this data even a model that learned
 nothing gets worse with L, and a linear model with no position signal is held back by position-blindness,
-not by its state (SPEC §4). These quantities are computed from the covariance Σ of one channel,
+not by its state (measured for this book; the paper has no such control). These quantities are computed from the covariance Σ of one channel,
 with no training, for any L: the expected conditional KL of predicting with the marginal
 N(0, 1) (:func:`marginal_kl`), with the best linear predictor that sees only the last k tokens,
 a fixed window state (:func:`window_kl`), with the best linear predictor that cannot see the
@@ -97,7 +97,7 @@ def window_kl(cov: np.ndarray, k: int) -> np.ndarray:
     return np.where(kl < 1e-12, 0.0, kl)  # exact zeros where the window holds the whole past (rounding leaves ±1e-16)
 
 
-# --- the best position-blind linear predictor (SPEC §4) -------------------------------------
+# --- the best position-blind linear predictor (this book's reference, not the paper's) -------------------------------------
 
 
 def _lag_gram(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -278,7 +278,7 @@ def state_growth_fit(table: pd.DataFrame, fraction: float = 0.99, min_seq_len: i
 
 
 def gaussian_references(cov: np.ndarray, windows: tuple[int, ...] = (1, 4, 16)) -> dict[str, np.ndarray]:
-    """Expected KL_t of the exact reference predictors that belong on every KL figure (SPEC §4), (L,) each.
+    """Expected KL_t of the exact reference predictors that belong on every KL figure (beside Fig. 4's curves), (L,) each.
 
     The marginal N(0, 1), the best linear predictors from the last k tokens (k < L − 1), and the
     best position-blind linear predictor (exact for linear position-blind models); the exact

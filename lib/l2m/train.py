@@ -3,7 +3,7 @@
 The paper's evidence for the L2M condition (Sec. 5, Figs. 4 and 5; Appx. E/F) comes from
 training GPT2, Mamba and Mamba2 from scratch. On the Gaussian data every step draws fresh
 sequences (the data never repeats) and the loss is the mean conditional KL against the exact
-conditionals (SPEC §3); on text it is the NLL of windows cut from the corpus, evaluated on
+conditionals (Appx. E); on text it is the NLL of windows cut from the corpus, evaluated on
 held-out documents. AdamW, linear warm-up then cosine decay, gradient clipping; fp32 unless
 ``dtype="bfloat16"``.
 
