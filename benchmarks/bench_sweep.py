@@ -26,7 +26,7 @@ def sweep_once(points: list[dict], workers: int) -> tuple[float, float]:
         start = time.perf_counter()
         finished = sweep.execute(points, Path(folder) / "notebooks", progress=False, workers=workers)
         wall = time.perf_counter() - start
-    return wall, sum(r.metrics["train_s"] for r in finished)
+    return wall, sum(r.train_s for r in finished)
 
 
 def main() -> None:

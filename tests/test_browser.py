@@ -82,6 +82,7 @@ def write_page(folder: Path, name: str, *figures, extra: str = "") -> Path:
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_browser_moves_every_control_and_counts_remote_requests(tmp_path, capsys):
     explorer = plots.explorer_figure(frames(), ["family", "layers", "kind"], sliders=["layers"])
     single = plots.explorer_figure({(f,): plots.lines_figure(X, {f: X * i}) for i, f in enumerate(FAMILIES)}, ["family"])

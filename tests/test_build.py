@@ -98,3 +98,12 @@ def test_committed_notebooks_have_no_outputs():
             assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name} has outputs"
         tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one parameters cell"
+
+
+def test_package_digest_covers_the_package_and_the_requirements(tmp_path):
+    make_book(tmp_path, "pass")
+    first = build.package_digest(tmp_path)
+    (tmp_path / "lib" / "l2m" / "mod.py").write_text("VERSION = 2\n")
+    second = build.package_digest(tmp_path)
+    (tmp_path / "requirements.txt").write_text("numpy==2.0\n")
+    assert len({first, second, build.package_digest(tmp_path)}) == 3

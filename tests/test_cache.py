@@ -25,7 +25,7 @@ def test_compute_once_then_read(tmp_path):
     assert len(entries) == 2 and json.loads(entries[0].read_text())["name"] == "demo"
 
 
-def test_code_digest_joins_the_key(tmp_path):
+def test_source_digest_joins_the_key(tmp_path):
     calls = []
     compute = lambda: calls.append(1) or {"x": np.zeros(1)}
     cache.load_or_compute("demo", {}, compute, [fit], folder=tmp_path)

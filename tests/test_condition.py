@@ -15,6 +15,7 @@ def finished(tmp_path_factory):
             for arch in ("gpt2", "mamba")]
 
 
+@pytest.mark.slow
 def test_gaussian_runs_table(finished):
     table = condition.gaussian_runs(finished)
     assert list(table["label"]) == ["gpt2 tiny", "mamba tiny"]  # sorted by label, then L
@@ -24,6 +25,7 @@ def test_gaussian_runs_table(finished):
         assert row.state == state.history_state(cfg).at(16) == run.metrics["history_state"]["at_seq_len"]
 
 
+@pytest.mark.slow
 def test_captured_mi_of_trained_models_matches_their_kl(finished):
     table = condition.gaussian_runs(finished)
     caught = condition.captured_runs(table, n_sequences=256, seed=1)
@@ -47,6 +49,7 @@ def test_reference_tables_are_the_exact_predictors():
     assert fraction.loc[64, "best linear, last 4 tokens"] == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_state_table_beside_the_data(finished):
     table = condition.gaussian_runs(finished)
     states = condition.state_table(table, max_layers=3, family="power", channels=2)
@@ -54,10 +57,11 @@ def test_state_table_beside_the_data(finished):
     gpt2 = state.history_state(models.ModelConfig.from_dict(finished[0].metrics["model_config"]))
     assert list(states["gpt2 tiny"]) == [gpt2.at(4), gpt2.at(16), gpt2.at(64)]  # grows like L
     assert states["mamba tiny"].nunique() == 1  # a fixed state
-    assert states.loc[64, "minimal linear state, 99 % of I_BP (× channels)"] == 2 * 11  # SPEC §4: 11 pairs at L = 64
+    assert states.loc[64, "minimal linear state, 99 % of I_BP (× channels)"] == 2 * 11  # this book's measurement: 11 pairs at L = 64
     assert states.loc[16, "I_BP(L/2) × channels (nats)"] == pytest.approx(2 * gaussian.bipartite_mi(gaussian.covariance(2), 8))
 
 
+@pytest.mark.slow
 def test_sweep_summary_reads_the_runs(finished):
     table = condition.gaussian_runs(finished)
     caught = condition.captured_runs(table, n_sequences=64, seed=0)

@@ -9,7 +9,7 @@ from l2m import entropy
 
 
 def g_by_recurrence(n: int) -> float:
-    """G(1) = −γ − ln 2, G(2m+1) = G(2m) = ψ(m + ½) + ln 2 (SPEC §2)."""
+    """G(1) = −γ − ln 2, G(2m+1) = G(2m) = ψ(m + ½) + ln 2 (paper Appx. B, eqs. B.5–B.6)."""
     if n == 1:
         return -entropy.EULER_GAMMA - math.log(2)
     m = n // 2

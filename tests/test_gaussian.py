@@ -204,7 +204,8 @@ def test_sampler_on_cuda_matches_cpu():
 
 
 def test_averaged_two_point_mi_matches_a_loop_and_the_review_values():
-    """Review numbers (SPEC §7), L = 1024: the families share only the antipodal pair's two-point MI."""
+    """Numbers checked in review, L = 1024 (not the paper's: Appx. C says the families share two-point scaling):
+    they share only the antipodal pair's two-point MI."""
     expected = {"power": (2.35e-2, 2.06e-2, 1.69e-2), "log": (2.24e-3, 2.17e-4, 2.36e-6)}  # d = 4, 16, 256
     antipodal = []
     for family in gaussian.FAMILIES:

@@ -62,6 +62,7 @@ def write_page(folder: Path, with_plotly_js: bool) -> Path:
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (installed by .ci/run)")
+@pytest.mark.slow
 def test_browser_check_sees_drawn_and_missing_figures(tmp_path):
     good, bad = write_page(tmp_path, True), write_page(tmp_path, False)
     (tmp_path / "empty.html").write_text("<html><body>no figure</body></html>")

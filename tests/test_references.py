@@ -106,11 +106,22 @@ def state_table():
 
 def test_minimal_state_table(state_table):
     assert list(state_table["seq_len"]) == [4, 16, 64, 256, 1024]
-    assert list(state_table["pairs_99"][1:4]) == [4, 11, 32]  # SPEC §4: about 4, 11, 32 at L = 16, 64, 256
+    assert list(state_table["pairs_99"][1:4]) == [4, 11, 32]  # this book's measurement (not in the paper): about 4, 11, 32 at L = 16, 64, 256
     assert np.all(state_table["pairs_90"] <= state_table["pairs_99"])
     assert np.all(state_table["pairs_99"] <= state_table["seq_len"] // 2)
     cov = gaussian.covariance(3, "power")
     assert state_table["bipartite_mi"][2] == pytest.approx(gaussian.bipartite_mi(cov, 32), rel=1e-12)
+
+
+def test_pairs_column_names_the_table_columns(state_table):
+    assert references.pairs_column(0.99) == "pairs_99" and references.pairs_column(0.9) == "pairs_90"
+    assert references.pairs_column(0.995) == "pairs_99.5"
+    assert [references.pairs_column(f) for f in references.STATE_FRACTIONS] == [c for c in state_table.columns
+                                                                                if c.startswith("pairs_")]
+    assert [references.column_fraction(references.pairs_column(f)) for f in (0.9, 0.99)] == [0.9, 0.99]
+    assert references.column_fraction("seq_len") is None
+    with pytest.raises(ValueError):
+        references.pairs_column(99)
 
 
 @pytest.mark.parametrize("fraction", [0.9, 0.99])

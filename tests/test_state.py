@@ -58,7 +58,7 @@ def test_window_kl_against_the_schur_complement():
 
 
 def test_canonical_pairs_add_up_to_the_bipartite_mi():
-    for layers, expected in ((2, 4), (3, 11), (4, 32)):  # SPEC §4: about 4, 11, 32 per channel
+    for layers, expected in ((2, 4), (3, 11), (4, 32)):  # measured for this book (not in the paper): about 4, 11, 32 per channel
         cov = gaussian.covariance(layers, "power")
         ell = len(cov) // 2
         mi = references.canonical_mi(cov, ell)

@@ -88,6 +88,7 @@ def test_series_names_the_runs_of_each_entry_and_a_shared_run_belongs_to_both():
         (16, 2, ("fixed", "grown")), (64, 2, ("fixed",)), (64, 6, ("grown",))]
 
 
+@pytest.mark.slow
 def test_sweep_executes_chapter_04_once_per_run_then_reuses_it(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))  # the papermill kernels inherit it
     points = sweep.expand([{"arch": ["gpt2", "mamba"], "layers": 2}], SHARED, tokens_per_step=256)
@@ -103,6 +104,7 @@ def test_sweep_executes_chapter_04_once_per_run_then_reuses_it(tmp_path, monkeyp
     assert [(tmp_path / "notebooks" / name).stat().st_mtime_ns for name in executed] == stamps  # nothing re-executed
 
 
+@pytest.mark.slow
 def test_a_failing_run_stops_the_sweep_naming_it(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path / "cache"))
     # a run folder with an unreadable checkpoint: chapter 04 stops with a CheckpointError, never a silent restart
@@ -126,7 +128,7 @@ def test_every_preset_names_a_valid_grid(preset):
     cfg = validate(condition.L2MChapter, **section)
     points = cfg.points()
     gaussian = [p for p in points if p["task"] == "gaussian"]
-    if preset == "paper":  # SPEC's grid: Mamba with and without the position embedding at every L
+    if preset == "paper":  # the paper's grid (Appx. E) plus this book's control: Mamba with and without the position embedding at every L
         for L in {p["seq_len"] for p in gaussian if p["arch"] == "mamba"}:
             assert {p["position_embedding"] for p in gaussian if p["arch"] == "mamba" and p["seq_len"] == L} == {True, False}
         return

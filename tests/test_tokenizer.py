@@ -45,7 +45,7 @@ def test_gpt2_gives_gpt2_ids(gpt2):
 
 def test_smollm2_vocabulary_and_bos(smollm2):
     assert len(smollm2) == 49152
-    assert smollm2.bos_token == "<|endoftext|>" and smollm2.bos_token_id == 0  # SPEC §6
+    assert smollm2.bos_token == "<|endoftext|>" and smollm2.bos_token_id == 0  # SmolLM2's pretraining separator, not the instruct GGUF's
     ids = encode(smollm2, ["It is a truth <|endoftext|>"])[0]
     assert 0 not in ids and smollm2.decode(ids) == "It is a truth <|endoftext|>"  # text, not a special token
 
@@ -91,7 +91,7 @@ def test_books_tokens_round_trip(books, books_smollm2, smollm2):
     assert tokens.n_docs == len(books) and tokens.doc_ids == tuple(d.id for d in books.documents)
     assert tokens.offsets[0] == 0 and tokens.offsets[-1] == len(tokens.tokens) == tokens.n_tokens
     assert np.all(np.diff(tokens.offsets) > 0) and int(tokens.tokens.max()) < tokens.vocab_size
-    assert 8_000_000 < tokens.n_tokens < 12_000_000  # SPEC §6: about 8-12M BPE tokens
+    assert 8_000_000 < tokens.n_tokens < 12_000_000  # the books corpus of data/sources.yml: about 8-12M BPE tokens
     short = sorted(books.documents, key=lambda d: d.n_chars)[:4] + [books.document("austen/pride-and-prejudice")]
     for doc in short:
         ids = tokens.doc(doc.id).tolist()

@@ -32,6 +32,7 @@ def stop_at(step):
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "mamba", "mamba2"])
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss(arch, tmp_path):
     run = train.train(small(arch=arch, steps=60, lr=1e-2), tmp_path, progress=False)
     losses = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["losses"].numpy()
@@ -56,6 +57,7 @@ def test_gaussian_loss_is_the_closed_form_kl():
     assert np.allclose(marginal, references.marginal_kl(task.cov), rtol=0.05, atol=0.003)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_ends_with_the_same_metrics(tmp_path):
     cfg = small(arch="mamba2", steps=25)
     whole = train.train(cfg, tmp_path / "whole", progress=False)
@@ -101,6 +103,7 @@ def test_missing_corrupt_or_foreign_checkpoints_are_errors(tmp_path):
         train.train(small(steps=20, lr=1e-3), other, progress=False)
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     def poison(step, loss, model):
         if step == 13:

@@ -60,12 +60,12 @@ def state_scan(caught: pd.DataFrame, seq_len: int, family: str) -> pd.DataFrame:
     at = caught[caught["L"] == seq_len]
     for row in at.itertuples():
         cov, ell, exact = covariance(row.layers, family, seq_len), seq_len // 2, row.exact
-        mcfg = row.run.metrics["model_config"]
+        mcfg = row.run.model_config
         bound_fraction = _bound_fraction(cov, row)
         if row.arch == "swa":
-            tokens = attention_tokens(mcfg)
+            tokens = attention_tokens(mcfg.to_dict())
         else:
-            tokens = shift_register_tokens(int(row.state), row.channels, bool(mcfg["position_embedding"]))
+            tokens = shift_register_tokens(int(row.state), row.channels, mcfg.position_embedding)
         rows.append({"label": row.label, "arch": row.arch, "state": int(row.state),
                      "state per channel": row.state / row.channels, "captured": row.measured,
                      "stderr": row.stderr, "fraction": row.measured / exact, "fraction_se": row.stderr / exact,

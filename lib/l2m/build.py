@@ -82,7 +82,7 @@ def load_preset(name: str, notebooks: list[Path], presets: Path = PRESETS) -> di
     return {stem: preset.get(stem) or {} for stem in stems}
 
 
-def code_digest(root: Path = ROOT) -> str:
+def package_digest(root: Path = ROOT) -> str:
     """sha256 of the package source and the pinned requirements: what a chapter's output depends on
     besides its notebook and parameters."""
     digest = hashlib.sha256()
@@ -188,7 +188,7 @@ def execute_chapters(preset: str, root: Path = ROOT, stage: Path = STAGE, force:
     """Execute every out-of-date chapter; returns the notebooks that were executed."""
     notebooks = chapter_notebooks(root)
     parameters = load_preset(preset, notebooks, root / "presets")
-    code = code_digest(root)
+    code = package_digest(root)
     ran = []
     for notebook in notebooks:
         params = parameters[notebook.stem]

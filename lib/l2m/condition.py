@@ -99,7 +99,7 @@ def gaussian_runs(finished: list[runs.Run]) -> pd.DataFrame:
         cfg = run.config
         if cfg.task != "gaussian":
             continue
-        hs = state.history_state(models.ModelConfig.from_dict(run.metrics["model_config"]))
+        hs = state.history_state(run.model_config)
         rows.append({"label": sweep.label(cfg), "arch": cfg.arch, "size": cfg.size, "L": cfg.seq_len,
                      "layers": cfg.layers, "family": cfg.family, "channels": cfg.channels,
                      "position_embedding": cfg.position_embedding or cfg.arch == "gpt2", "average_kl": run.average,
@@ -179,11 +179,13 @@ def state_table(table: pd.DataFrame, max_layers: int, family: str, channels: int
     minimal = references.minimal_state_table(max_layers, family)
     out = pd.DataFrame({"L": minimal["seq_len"].to_numpy()})
     for name, group in table.groupby("label", sort=False):
-        hs = state.history_state(models.ModelConfig.from_dict(group["run"].iloc[0].metrics["model_config"]))
+        hs = state.history_state(group["run"].iloc[0].model_config)
         out[name] = [hs.at(int(L)) for L in out["L"]]
     out["I_BP(L/2) × channels (nats)"] = minimal["bipartite_mi"].to_numpy() * channels
-    for column in [c for c in minimal.columns if c.startswith("pairs_")]:
-        out[f"minimal linear state, {column[len('pairs_'):]} % of I_BP (× channels)"] = minimal[column].to_numpy() * channels
+    for column in minimal.columns:
+        fraction = references.column_fraction(column)
+        if fraction is not None:
+            out[f"minimal linear state, {100 * fraction:g} % of I_BP (× channels)"] = minimal[column].to_numpy() * channels
     return out.set_index("L")
 
 

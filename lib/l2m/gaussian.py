@@ -272,7 +272,7 @@ class GaussianSampler:
 def conditional_kl(mean_q: Any, std_q: Any, mean_p: Any, std_p: Any) -> Any:
     """Per-position KL(p ‖ q) of Gaussian predictions, averaged over channels (last axis).
 
-    KL_t = mean_c [ ln(σ_q/σ_p) + (σ_p² + (μ_q − μ_p)²) / (2σ_q²) − ½ ] (SPEC §3, paper Fig. 4).
+    KL_t = mean_c [ ln(σ_q/σ_p) + (σ_p² + (μ_q − μ_p)²) / (2σ_q²) − ½ ] (paper Appx. E; Fig. 4 plots it).
     Works on numpy arrays and torch tensors (differentiable); inputs broadcast, e.g.
     mean (B, L, C) with std (L, 1). Returns (B, L).
     """

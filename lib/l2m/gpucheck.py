@@ -226,10 +226,10 @@ def loss_tolerance(dtype: str, cpu_by_seed: list[float]) -> float:
 
 def part_training(out: Path) -> dict[str, Any]:
     """gpt2 / mamba / mamba2 on CUDA in fp32 and bf16, beside the CPU's loss after the same steps and seed."""
-    from .train import code_digest
+    from .train import training_code_digest
 
     ref = json.loads((REFERENCE / "training.json").read_text())
-    stale = "" if ref.get("code_digest") == code_digest("gaussian") else "; CPU reference from older chapter-04 code"
+    stale = "" if ref.get("code_digest") == training_code_digest("gaussian") else "; CPU reference from older chapter-04 code"
     checks = []
     for dtype in DTYPES:
         for key, got in train_losses("cuda", dtype, ARCHS, ref["settings"], out / "runs").items():
@@ -342,9 +342,9 @@ def make_reference(folder: Path = REFERENCE) -> None:
                         cpu_bf16_mean_diff=np.abs(bf16 - fp32).mean(), cpu_bf16_max_diff=np.abs(bf16 - fp32).max())
     with tempfile.TemporaryDirectory() as tmp:  # seeds 1, 2: the spread that LOSS_TOL must exceed
         losses = train_losses("cpu", "float32", ARCHS, TRAIN, Path(tmp), seeds=(0, 1, 2))
-    from .train import code_digest
+    from .train import training_code_digest
 
-    (folder / "training.json").write_text(json.dumps({"settings": TRAIN, "code_digest": code_digest("gaussian"),
+    (folder / "training.json").write_text(json.dumps({"settings": TRAIN, "code_digest": training_code_digest("gaussian"),
                                                       "cpu_float32": losses}, indent=1))
 
 

@@ -10,7 +10,7 @@ corpus tokenizer's vocabulary. The backbone in between is a transformers model f
 one (the SSMs); sliding-window attention sits between them: a KV cache capped at the last ``window − 1``
 tokens (Appx. D's history state, :mod:`l2m.state`). It is not one of the paper's models.
 
-Sizes are named (:data:`SIZES`): the paper's table (SPEC §4) and small CPU sizes. Mamba and
+Sizes are named (:data:`SIZES`): the paper's sizes (Appx. E/F) and small CPU sizes. Mamba and
 Mamba2 run the official ``mamba_ssm`` / ``causal_conv1d`` kernels whenever those packages are
 importable (transformers picks them itself, as the paper's runs did on CUDA); otherwise the
 transformers PyTorch path, with the ``mambapy`` parallel scan for Mamba (:func:`kernel_path`).
@@ -54,7 +54,7 @@ class ModelSize:
 
 
 SIZES: dict[str, dict[str, ModelSize]] = {
-    # GPT2 / -medium / -large as in the paper's table (SPEC §4); tiny/small are CPU sizes.
+    # GPT2 / -medium / -large as in the paper's runs (Appx. E/F); tiny/small are CPU sizes.
     "gpt2": {
         "tiny": ModelSize(2, 64, n_head=4),
         "small": ModelSize(4, 128, n_head=4),
@@ -69,7 +69,7 @@ SIZES: dict[str, dict[str, ModelSize]] = {
         "small": ModelSize(4, 128, n_head=4, window=32),
         "125m": ModelSize(12, 768, n_head=12, window=256),
     },
-    # Mamba: library defaults d_state 16, expand 2, d_conv 4; tiny is SPEC §4's measured CPU size.
+    # Mamba: library defaults d_state 16, expand 2, d_conv 4; tiny is a CPU size measured for this book.
     "mamba": {
         "tiny": ModelSize(2, 32, d_state=4),
         "small": ModelSize(4, 64, d_state=8),

@@ -2,7 +2,7 @@
 
 A KL curve of a trained model means little alone: on this data even a model that learned
 nothing gets worse with L, and a linear model with no position signal is held back by position-blindness,
-not by its state (SPEC §4). These quantities are computed from the covariance Σ of one channel,
+not by its state (measured for this book; the paper has no such control). These quantities are computed from the covariance Σ of one channel,
 with no training, for any L: the expected conditional KL of predicting with the marginal
 N(0, 1) (:func:`marginal_kl`), with the best linear predictor that sees only the last k tokens,
 a fixed window state (:func:`window_kl`), with the best linear predictor that cannot see the
@@ -97,7 +97,7 @@ def window_kl(cov: np.ndarray, k: int) -> np.ndarray:
     return np.where(kl < 1e-12, 0.0, kl)  # exact zeros where the window holds the whole past (rounding leaves ±1e-16)
 
 
-# --- the best position-blind linear predictor (SPEC §4) -------------------------------------
+# --- the best position-blind linear predictor (this book's reference, not the paper's) -------------------------------------
 
 
 def _lag_gram(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -228,16 +228,31 @@ def _pairs_carrying(mi: np.ndarray, fraction: float) -> int:
     return int(np.searchsorted(np.cumsum(mi), fraction * mi.sum() * (1 - 1e-12)) + 1)
 
 
-def _fraction_column(fraction: float) -> str:
-    return f"pairs_{100 * fraction:g}"  # 0.99 -> "pairs_99"
+STATE_FRACTIONS = (0.9, 0.99)  # fractions of I_BP the minimal state table counts pairs for, unless told
+
+
+def pairs_column(fraction: float) -> str:
+    """The column of :func:`minimal_state_table` for ``fraction`` of I_BP: ``"pairs_<100 f>"``.
+
+    0.99 gives ``"pairs_99"``, 0.9 ``"pairs_90"``, 0.995 ``"pairs_99.5"`` (percent, shortest form).
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction = {fraction} is not in (0, 1]")
+    return f"pairs_{100 * fraction:g}"
+
+
+def column_fraction(column: str) -> float | None:
+    """The fraction of I_BP a :func:`pairs_column` name stands for; None for any other column."""
+    prefix = "pairs_"
+    return float(column[len(prefix):]) / 100 if column.startswith(prefix) else None
 
 
 def minimal_state_table(max_layers: int, family: str = "power",
-                        fractions: tuple[float, ...] = (0.9, 0.99)) -> pd.DataFrame:
+                        fractions: tuple[float, ...] = STATE_FRACTIONS) -> pd.DataFrame:
     """The exact minimal linear history state at the equal split against L = 4**l, l = 1..max_layers.
 
     One row per L: ``seq_len``, ``bipartite_mi`` (I_BP(L/2), nats per channel) and, per fraction
-    f, ``pairs_<100 f>``: the fewest canonical pairs between X = z[:L/2] and Y = z[L/2:] that
+    f, the column :func:`pairs_column` names (``pairs_99`` for 0.99): the fewest canonical pairs between X = z[:L/2] and Y = z[L/2:] that
     carry f of I_BP. A linear state with fewer numbers per channel cannot carry that much of the
     MI (Sec. 5's theorem with the state made linear), so this is what the data asks of a model.
     """
@@ -247,7 +262,7 @@ def minimal_state_table(max_layers: int, family: str = "power",
         ell = len(cov) // 2
         mi = canonical_mi(cov, ell)
         row = {"seq_len": len(cov), "bipartite_mi": bipartite_mi(cov, ell)}
-        rows.append(row | {_fraction_column(f): _pairs_carrying(mi, f) for f in fractions})
+        rows.append(row | {pairs_column(f): _pairs_carrying(mi, f) for f in fractions})
     return pd.DataFrame(rows)
 
 
@@ -259,11 +274,11 @@ def state_growth_fit(table: pd.DataFrame, fraction: float = 0.99, min_seq_len: i
     sets it. From L = 16 on the counts grow like I_BP itself (exponent ≈ 0.77 against β ≈ 0.79).
     """
     kept = table[table["seq_len"] >= min_seq_len]
-    return fit_power_law(kept["seq_len"].to_numpy(), kept[_fraction_column(fraction)].to_numpy())
+    return fit_power_law(kept["seq_len"].to_numpy(), kept[pairs_column(fraction)].to_numpy())
 
 
 def gaussian_references(cov: np.ndarray, windows: tuple[int, ...] = (1, 4, 16)) -> dict[str, np.ndarray]:
-    """Expected KL_t of the exact reference predictors that belong on every KL figure (SPEC §4), (L,) each.
+    """Expected KL_t of the exact reference predictors that belong on every KL figure (beside Fig. 4's curves), (L,) each.
 
     The marginal N(0, 1), the best linear predictors from the last k tokens (k < L − 1), and the
     best position-blind linear predictor (exact for linear position-blind models); the exact

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import math
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +85,23 @@ def check_same_run(stored: dict[str, Any], cfg: TrainConfig | dict[str, Any], fo
 
 
 @dataclass(frozen=True)
+class StoredState:
+    """The history-state size a run stored (:func:`l2m.state.history_state` of its model, at its ``seq_len``)."""
+
+    what: str  # what the numbers are (KV cache, SSM state, ...)
+    fixed: int  # numbers kept whatever the length
+    per_token: int  # numbers added per past token
+    max_tokens: int | None  # past tokens kept at most (a window), None when all
+    at_seq_len: int  # numbers after seq_len tokens, by the formula
+    measured_at_seq_len: int  # the same, counted in the transformers cache of the trained model
+
+
+@dataclass(frozen=True)
 class Run:
-    """A finished run: its folder and the contents of its ``metrics.json``."""
+    """A finished run: its folder and the contents of its ``metrics.json``.
+
+    Readers use the properties below, not ``metrics[...]``: they name what ``train.train`` stores, in one place.
+    """
 
     folder: Path
     metrics: dict[str, Any]
@@ -97,13 +111,38 @@ class Run:
         return TrainConfig(**self.metrics["config"])
 
     @property
+    def model_config(self) -> models.ModelConfig:
+        """The model the run trained, widths resolved (what :func:`load_model` builds)."""
+        return models.ModelConfig.from_dict(self.metrics["model_config"])
+
+    @property
+    def metric(self) -> str:
+        """``"kl"`` (Gaussian task) or ``"nll"`` (text task): what :attr:`average` and :attr:`per_position` measure."""
+        return self.metrics["metric"]
+
+    @property
     def average(self) -> float:
         """Average KL (nats per channel and token) or NLL (nats per token) over positions of the evaluation set."""
         return self.metrics["average"]
 
     @property
     def per_position(self) -> np.ndarray:
+        """The metric at every position over the fixed evaluation set, (L,)."""
         return np.asarray(self.metrics["per_position"])
+
+    @property
+    def per_position_se(self) -> np.ndarray:
+        """Standard error of :attr:`per_position` over the evaluation sequences, (L,)."""
+        return np.asarray(self.metrics["per_position_se"])
+
+    @property
+    def history_state(self) -> StoredState:
+        return StoredState(**self.metrics["history_state"])
+
+    @property
+    def train_s(self) -> float:
+        """Seconds this call's training steps took (for a resumed run, the steps after the resume only)."""
+        return self.metrics["train_s"]
 
     @property
     def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:
@@ -133,13 +172,3 @@ def git_revision() -> str:
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def binned_curve(losses: np.ndarray, points: int = 500) -> dict[str, list]:
-    """The loss curve as at most ``points`` means over equal bins of steps (step = the bin's last step)."""
-    if len(losses) == 0:
-        return {"step": [], "loss": []}
-    width = max(1, math.ceil(len(losses) / points))
-    edges = np.arange(0, len(losses), width)
-    means = np.add.reduceat(losses, edges) / np.diff(np.append(edges, len(losses)))
-    return {"step": np.minimum(edges + width, len(losses)).tolist(), "loss": means.tolist()}

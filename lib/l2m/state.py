@@ -4,7 +4,7 @@ The paper's L2M condition (Sec. 5, Appx. D) bounds the bipartite MI a model can 
 size of its *history state* z: everything a causal model keeps about tokens 1..ℓ when it goes
 on to predict ℓ+1..L. For a transformer that is the KV cache, 2·n_layer·n_head·head_dim numbers
 per past token, so it grows with ℓ; for an SSM it is the recurrent state of every layer,
-constant in ℓ (SPEC §4). Sliding-window attention (not in the paper) keeps the KV cache of the
+constant in ℓ (Appx. D). Sliding-window attention (not in the paper) keeps the KV cache of the
 last window − 1 tokens only: it grows with ℓ, then stops. :func:`history_state` gives the formula,
 :func:`measured_state` counts the numbers transformers actually keeps in its cache, and the tests
 check that the two agree.

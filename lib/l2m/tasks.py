@@ -3,7 +3,7 @@
 Each task draws a batch from a seed (``sample(seed, size, split)``), cuts a batch into the rows
 of one process (``part``) and gives the loss at every position (``loss``, (B, L)). The paper's
 Gaussian runs (Appx. E/F) draw fresh sequences at every step and measure the conditional KL
-against the exact conditionals (SPEC §3); its text runs (Fig. 5) train on PG19 windows and
+against the exact conditionals (Appx. E); its text runs (Fig. 5) train on PG19 windows and
 evaluate the NLL per position on held-out documents.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ HELD_OUT = 20  # text: one document in HELD_OUT (by a hash of its id) is held ou
 
 
 class GaussianTask:
-    """Fresh sequences of the Gaussian family with their exact conditionals; loss = conditional KL (SPEC §3)."""
+    """Fresh sequences of the Gaussian family with their exact conditionals; loss = conditional KL (Appx. E)."""
 
     metric = "kl"
 

@@ -3,7 +3,7 @@
 The paper's evidence for the L2M condition (Sec. 5, Figs. 4 and 5; Appx. E/F) comes from
 training GPT2, Mamba and Mamba2 from scratch. On the Gaussian data every step draws fresh
 sequences (the data never repeats) and the loss is the mean conditional KL against the exact
-conditionals (SPEC §3); on text it is the NLL of windows cut from the corpus, evaluated on
+conditionals (Appx. E); on text it is the NLL of windows cut from the corpus, evaluated on
 held-out documents. AdamW, linear warm-up then cosine decay, gradient clipping; fp32 unless
 ``dtype="bfloat16"``.
 
@@ -47,17 +47,22 @@ EVAL_SEED = 20250304  # one evaluation set for every run of the same data, whate
 EVAL_CHUNK = 8  # evaluation sequences per forward pass (8 × 4096 × 50k logits is 6.5 GB in fp32)
 
 
-def code_digest(task: str) -> str:
+def training_code_digest(task: str) -> str:
+    """sha256 of the modules that determine what a run computes and stores (part of its folder's key).
+
+    l2m.runs is not among them: it names the folder's files and reads them back (its checkpoint
+    layout is versioned by ``runs.FORMAT``), so adding a reader there keeps every finished run.
+    """
     from . import corpus, tokenizer  # text runs depend on how the corpus is read and tokenized
 
-    return cache.source_digest([models, config, sys.modules[__name__], runs, tasks, gaussian]
+    return cache.source_digest([models, config, sys.modules[__name__], tasks, gaussian]
                                + ([corpus, tokenizer] if task == "text" else []))
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
     """``<cache>/runs/<arch>-<size>-<task>-L<seq_len>-<key>``, the key covering parameters, device and code."""
     key = cache.key_digest({"run": identity(cfg), "device": models.resolve_device(cfg.device).type,
-                            "code": code_digest(cfg.task)})
+                            "code": training_code_digest(cfg.task)})
     return cache.cache_dir() / "runs" / f"{cfg.arch}-{cfg.size}-{cfg.task}-L{cfg.seq_len}-{key[:12]}"
 
 
@@ -114,6 +119,16 @@ def evaluate(model: torch.nn.Module, task: GaussianTask | TextTask, cfg: TrainCo
     return mean, np.sqrt(np.maximum(squares / n - mean**2, 0) / max(n - 1, 1))
 
 
+def binned_curve(losses: np.ndarray, points: int = 500) -> dict[str, list]:
+    """The loss curve as at most ``points`` means over equal bins of steps (step = the bin's last step)."""
+    if len(losses) == 0:
+        return {"step": [], "loss": []}
+    width = max(1, math.ceil(len(losses) / points))
+    edges = np.arange(0, len(losses), width)
+    means = np.add.reduceat(losses, edges) / np.diff(np.append(edges, len(losses)))
+    return {"step": np.minimum(edges + width, len(losses)).tolist(), "loss": means.tolist()}
+
+
 def _autocast(cfg: TrainConfig, device: torch.device) -> Any:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16")
 
@@ -131,6 +146,88 @@ def _distributed(cfg: TrainConfig) -> tuple[int, int, torch.device]:
         if device.type == "cuda":
             torch.cuda.set_device(device)
     return rank, world, device
+
+
+def _resume(folder: Path, cfg: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer, schedule: Any,
+            device: torch.device) -> list[float]:
+    """Load the folder's checkpoint into model, optimiser, schedule and RNG; returns the losses so far."""
+    ckpt = load_checkpoint(folder)
+    runs.check_same_run(ckpt["config"], cfg, folder)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    schedule.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if device.type == "cuda" and "cuda" in ckpt["rng"]:
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+    return ckpt["losses"].tolist()
+
+
+def _save_checkpoint(folder: Path, step: int, cfg: TrainConfig, model: models.SequenceModel,
+                     opt: torch.optim.Optimizer, schedule: Any, losses: list[float], device: torch.device) -> None:
+    """Everything a resume needs, RNG state included, written atomically to ``checkpoint.pt``."""
+    rng = {"torch": torch.get_rng_state()} | ({"cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})
+    runs.save_checkpoint(folder / "checkpoint.pt", {
+        "format": runs.FORMAT, "step": step, "config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(),
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": schedule.state_dict(),
+        "rng": rng, "losses": torch.tensor(losses, dtype=torch.float64)})
+
+
+def _run_info(cfg: TrainConfig, model: models.SequenceModel, device: torch.device, world: int) -> dict[str, Any]:
+    """What ``config.json`` holds and ``metrics.json`` begins with: the configs, code, device and versions."""
+    return {"config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(), "git_revision": runs.git_revision(),
+            "code_digest": training_code_digest(cfg.task), "device": str(device), "world_size": world,
+            "kernel": models.kernel_path(cfg.arch, device), "n_params": models.count_parameters(model),
+            "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__}}
+
+
+def _progress_bar(cfg: TrainConfig, start: int, shown: bool) -> tqdm:
+    """Tokens trained so far against the run's total (stderr, at most every 5 s)."""
+    per_step = cfg.batch * cfg.seq_len
+    return tqdm(total=cfg.steps * per_step, initial=start * per_step, unit="tok", unit_scale=True,
+                desc=f"{cfg.arch} {cfg.size} {cfg.task} L={cfg.seq_len}", disable=not shown, mininterval=5.0,
+                file=sys.stderr)
+
+
+def _forward_backward(net: torch.nn.Module, model: torch.nn.Module, task: GaussianTask | TextTask, batch: Any,
+                      opt: torch.optim.Optimizer, cfg: TrainConfig, device: torch.device,
+                      world: int) -> tuple[float, torch.Tensor]:
+    """Mean loss of the batch (averaged over ranks) and the clipped gradients' norm; no optimiser step yet."""
+    with _autocast(cfg, device):
+        loss = task.loss(net(batch.inputs), batch).mean()
+    value = loss.detach().clone()
+    if world > 1:
+        torch.distributed.all_reduce(value)
+        value /= world
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+    return value.item(), norm
+
+
+def _check_finite(value: float, norm: torch.Tensor, step: int, last_good: int, folder: Path, cfg: TrainConfig) -> None:
+    if not (math.isfinite(value) and torch.isfinite(norm)):
+        raise TrainingDiverged(
+            f"{'loss' if not math.isfinite(value) else 'gradient norm'} is not finite at step {step + 1} "
+            f"(loss {value}); stopped. The last good checkpoint (step {last_good}) is kept in {folder}; "
+            f"lower lr (now {cfg.lr}) or raise warmup for a new run")
+
+
+def _write_metrics(folder: Path, info: dict[str, Any], cfg: TrainConfig, model: models.SequenceModel,
+                   task: GaussianTask | TextTask, losses: list[float], start: int, train_s: float) -> None:
+    """Evaluate the trained model and write ``metrics.json``, the mark of a finished run."""
+    per_position, stderr = evaluate(model, task, cfg)
+    hs = state.history_state(model.cfg)
+    tokens = (cfg.steps - start) * cfg.batch * cfg.seq_len
+    metrics = info | {
+        "metric": task.metric, "average": float(per_position.mean()), "per_position": per_position.tolist(),
+        "per_position_se": stderr.tolist(), "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 20):])),
+        "loss_curve": binned_curve(np.asarray(losses)), "steps_this_call": cfg.steps - start, "train_s": train_s,
+        "tokens_per_s": tokens / max(train_s, 1e-9),
+        "history_state": {"what": hs.what, "fixed": hs.fixed, "per_token": hs.per_token,
+                          "max_tokens": hs.max_tokens, "at_seq_len": hs.at(cfg.seq_len),
+                          "measured_at_seq_len": state.measured_state(model, cfg.seq_len)},
+    }
+    cache.atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=1).encode())
 
 
 def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = True,
@@ -152,88 +249,36 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     task = make_task(cfg, device)
     model = build(cfg, task).to(device)
     opt, schedule = optimizer_and_schedule(model, cfg)
-    losses: list[float] = []
-    if resuming:
-        ckpt = load_checkpoint(folder)
-        runs.check_same_run(ckpt["config"], cfg, folder)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if device.type == "cuda" and "cuda" in ckpt["rng"]:
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
-        losses = ckpt["losses"].tolist()
-    start = len(losses)
-    info = {"config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(), "git_revision": runs.git_revision(),
-            "code_digest": code_digest(cfg.task), "device": str(device), "world_size": world,
-            "kernel": models.kernel_path(cfg.arch, device), "n_params": models.count_parameters(model),
-            "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__}}
-
-    def checkpoint(step: int) -> None:
-        if rank == 0:
-            rng = {"torch": torch.get_rng_state()} | ({"cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda"
-                                                       else {})
-            runs.save_checkpoint(folder / "checkpoint.pt", {
-                "format": runs.FORMAT, "step": step, "config": dataclasses.asdict(cfg), "model_config": model.cfg.to_dict(),
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": schedule.state_dict(),
-                "rng": rng, "losses": torch.tensor(losses, dtype=torch.float64)})
-
+    losses = _resume(folder, cfg, model, opt, schedule, device) if resuming else []
+    start, info = len(losses), _run_info(cfg, model, device, world)
     if not resuming and rank == 0:
-        checkpoint(0)  # first: a folder with config.json always has a checkpoint to resume from
+        _save_checkpoint(folder, 0, cfg, model, opt, schedule, losses, device)  # first: a config.json has a checkpoint
         cache.atomic_write_bytes(folder / "config.json", json.dumps(info, indent=1).encode())
     net = model if world == 1 else torch.nn.parallel.DistributedDataParallel(model)
     rows = slice(rank * cfg.batch // world, (rank + 1) * cfg.batch // world)
-    tokens_per_step = cfg.batch * cfg.seq_len
-    bar = tqdm(total=cfg.steps * tokens_per_step, initial=start * tokens_per_step, unit="tok", unit_scale=True,
-               desc=f"{cfg.arch} {cfg.size} {cfg.task} L={cfg.seq_len}", disable=not progress or rank != 0,
-               mininterval=5.0, file=sys.stderr)
+    bar = _progress_bar(cfg, start, progress and rank == 0)
     last_good, t0 = start, time.perf_counter()
     model.train()
     try:
         for step in range(start, cfg.steps):
             batch = task.part(task.sample(_seed(cfg.seed, step), cfg.batch), rows)  # the same global batch on every rank
-            with _autocast(cfg, device):
-                loss = task.loss(net(batch.inputs), batch).mean()
-            value = loss.detach().clone()
-            if world > 1:
-                torch.distributed.all_reduce(value)
-                value /= world
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
-            value = value.item()
-            if not (math.isfinite(value) and torch.isfinite(norm)):
-                raise TrainingDiverged(
-                    f"{'loss' if not math.isfinite(value) else 'gradient norm'} is not finite at step {step + 1} "
-                    f"(loss {value}); stopped. The last good checkpoint (step {last_good}) is kept in {folder}; "
-                    f"lower lr (now {cfg.lr}) or raise warmup for a new run")
+            value, norm = _forward_backward(net, model, task, batch, opt, cfg, device, world)
+            _check_finite(value, norm, step, last_good, folder, cfg)
             opt.step()
             schedule.step()
             losses.append(value)
-            bar.update(tokens_per_step)
+            bar.update(cfg.batch * cfg.seq_len)
             bar.set_postfix(loss=f"{value:.4g}", refresh=False)
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-                checkpoint(step + 1)
+                if rank == 0:
+                    _save_checkpoint(folder, step + 1, cfg, model, opt, schedule, losses, device)
                 last_good = step + 1
             if callback is not None:
                 callback(step + 1, value, model)
     finally:
         bar.close()
-    train_s = time.perf_counter() - t0
     if rank == 0:
-        per_position, stderr = evaluate(model, task, cfg)
-        hs = state.history_state(model.cfg)
-        curve = runs.binned_curve(np.asarray(losses))
-        metrics = info | {
-            "metric": task.metric, "average": float(per_position.mean()), "per_position": per_position.tolist(),
-            "per_position_se": stderr.tolist(), "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 20):])),
-            "loss_curve": curve, "steps_this_call": cfg.steps - start, "train_s": train_s,
-            "tokens_per_s": (cfg.steps - start) * tokens_per_step / max(train_s, 1e-9),
-            "history_state": {"what": hs.what, "fixed": hs.fixed, "per_token": hs.per_token,
-                              "max_tokens": hs.max_tokens, "at_seq_len": hs.at(cfg.seq_len),
-                              "measured_at_seq_len": state.measured_state(model, cfg.seq_len)},
-        }
-        cache.atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=1).encode())
+        _write_metrics(folder, info, cfg, model, task, losses, start, time.perf_counter() - t0)
     if world > 1:
         torch.distributed.barrier()
     return load_run(folder)
@@ -271,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         values[name] = value
     run = train(validate(TrainConfig, **values))
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"{run.folder}: average {run.metrics['metric'].upper()} {run.average:.5g}")
+        print(f"{run.folder}: average {run.metric.upper()} {run.average:.5g}")
 
 
 if __name__ == "__main__":
