@@ -142,6 +142,14 @@ def test_compression_sees_redundancy():
         assert repeated > 0.7 * 256 * math.log(26) and 0 < independent < 0.3 * repeated
 
 
+def test_lzma_with_a_small_dictionary_writes_preset_9s_bytes():
+    import lzma
+
+    text = " ".join(f"word{i % 97} w{i % 13}" for i in range(20_000)).encode()  # 250 kB, below the 1 MiB dictionary
+    full = lzma.compress(text, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9}])
+    assert lzma.compress(text, format=lzma.FORMAT_RAW, filters=[bipartite.LZMA_FILTER]) == full
+
+
 def test_fit_with_bootstrap_recovers_exponent():
     rng = np.random.default_rng(0)
     lengths = np.array([4, 8, 16, 32, 64, 128])
@@ -224,10 +232,11 @@ def test_chapter_helpers_and_claims_on_a_markov_chain():
     # a Markov chain's I(X; Y) does not grow with L: β ≈ 0, so the power-law claim must not hold
     cfg = validate(hilberg.HilbergChapter, max_len=16, ratios=[2, 4], n_boot=50, second_model="", second_corpus="")
     rows = hilberg.chapter_claims(cfg, m, {"markov": m}, {"chain": m})
-    assert all(isinstance(r.holds, bool) for r in rows) and len(rows) == 4
+    assert all(isinstance(r.holds, bool) for r in rows) and len(rows) == 5
     assert not rows[0].holds and not rows[1].holds  # no growth; far from the paper's 0.71
-    assert rows[3].holds  # both ratios: the same (zero) exponent
-    assert claims.summary(rows).endswith("of 4")
+    assert not rows[3].holds  # a flat curve does not bend either
+    assert rows[4].holds  # both ratios: the same (zero) exponent
+    assert claims.summary(rows).endswith("of 5")
     assert abs(hilberg.exponent(m, "vclub", 2, 50)[0]) < 0.1
 
 

@@ -13,8 +13,10 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       entropy    plug-in and Grassberger entropies                                          (ch. 01, 02)
       twopoint   two-point MI against distance, on token arrays                             tokenizer → twopoint
       lm         scorers: token ids → per-token log-probabilities (transformers, vLLM)      tokenizer → lm
-      bipartite  bipartite MI of corpus windows under a language model                      corpus, lm → bipartite
-      fit        power-law fits, shared by every chapter                                    → twopoint, bipartite
+      passes     windows, splits and the forward passes a measurement needs                 tokenizer → passes
+      bipartite  bipartite MI of corpus windows under a language model              passes, lm → bipartite
+      hilberg    chapter 01's fits over L ranges, local slopes, tables, claims          bipartite → hilberg
+      fit        power-law fits, shared by every chapter                          → twopoint, hilberg
 
     the Gaussian world        exact answers, no sampling error (ch. 03, 05)
       gaussian   the two Gaussian families of Appx. C, exactly

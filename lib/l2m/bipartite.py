@@ -62,6 +62,9 @@ def estimates(plan: Plan, scores: list[np.ndarray], h_bigram: float | None) -> d
     return out
 
 
+LZMA_FILTER = {"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": 1 << 20}
+
+
 def compression_estimates(plan: Plan, decode, compressors: tuple[str, ...] = ("lzma", "zstd")) -> dict[str, np.ndarray]:
     """C(X) + C(Y) − C(XY) − C(∅) in nats per window and point, on the decoded text of the block.
 
@@ -70,7 +73,9 @@ def compression_estimates(plan: Plan, decode, compressors: tuple[str, ...] = ("l
     import zstandard
 
     codecs = {
-        "lzma": lambda b: lzma.compress(b, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9}]),
+        # preset 9 with a 1 MiB dictionary: the same bytes as preset 9's 64 MiB for any input below 1 MiB (a
+        # window is a few kB), 15 times faster, since the larger dictionary's set-up cost is paid on every call
+        "lzma": lambda b: lzma.compress(b, format=lzma.FORMAT_RAW, filters=[LZMA_FILTER]),
         "zstd": zstandard.ZstdCompressor(level=19, write_checksum=False, write_content_size=False).compress,
     }
     out = {}

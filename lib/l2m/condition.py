@@ -69,9 +69,9 @@ class L2MChapter:
                                                  hilberg.MODEL_RULE + ", or '' to skip",
                                                  "scoring model of the text bipartite-MI fit"))
     text_corpus: str = param("books", one_of(CORPORA, "corpus of the text bipartite-MI fit"))
-    text_n_docs: int = param(32, between(2, 10**6, "windows of the text fit (chapter 01's n_docs reuses its scores)"))
-    text_max_len: int = param(128, one_of(tuple(2**k for k in range(3, 15)), "largest L of the text fit"))
-    text_k_pairings: int = param(2, between(1, 64, "vCLUB pairings of the text fit"))
+    text_n_docs: int = param(24, between(2, 10**6, "windows of the text fit (chapter 01's n_docs reuses its scores)"))
+    text_max_len: int = param(2048, one_of(tuple(2**k for k in range(3, 15)), "largest L of the text fit"))
+    text_k_pairings: int = param(1, between(1, 64, "vCLUB pairings of the text fit"))
     text_other_ratios_max_len: int = param(512, one_of(tuple(2**k for k in range(3, 15)),
                                                        "largest L of the text fit's other ratios (as chapter 01)"))
 
