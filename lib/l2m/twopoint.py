@@ -405,6 +405,8 @@ class TwoPointChapter:
     n_boot: int = param(10, between(0, 1000, "bootstrap replicates over documents for alpha"))
     n_shuffle: int = param(4, between(2, 100, "corpus-wide shuffles averaged into the bias baseline"))
     seed: int = param(0, between(0, 2**32 - 1, "seed of the shuffle baselines and the bootstrap"))
+    memory_gb: float = param(2.0, between(0.05, 1024, "memory budget of the pair counting, GB (spills to disk past it)",
+                                          integer=False))
     alpha_tolerance: float = param(0.15, between(0, 2, "claims: |alpha - paper| allowed beyond 2 bootstrap sd",
                                                   integer=False))
     min_r_squared: float = param(0.9, between(0, 1, "claims: weighted R² a power law must reach", integer=False))
@@ -412,6 +414,11 @@ class TwoPointChapter:
     @property
     def distances(self) -> tuple[int, ...]:
         return tuple(2**k for k in range(self.max_distance.bit_length()))
+
+    @property
+    def memory_budget(self) -> int:
+        """The budget in bytes, as :func:`measure` takes it."""
+        return int(self.memory_gb * 2**30)
 
 
 PAPER_COUNTERPART = {"books": "pg19", "pg19": "pg19", "wiki": "wikipedia", "wikipedia": "wikipedia"}  # l2m.paper.TWO_POINT key
