@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from l2m import twopoint
+from l2m import paircount, twopoint
 from l2m.fit import fit_power_law_with_offset
 
 
@@ -26,9 +26,9 @@ def sticky_chain_mi(d: int, vocab: int, keep: float) -> float:
     return (q + (1 - q) / vocab) * math.log(vocab * q + 1 - q) + (1 - 1 / vocab) * (1 - q) * math.log1p(-q)
 
 
-@pytest.mark.parametrize("dense_limit", [twopoint.DENSE_TABLE_LIMIT, 0])  # bincount path, sort path
+@pytest.mark.parametrize("dense_limit", [paircount.DENSE_TABLE_LIMIT, 0])  # bincount path, sort path
 def test_markov_chain_matches_closed_form(dense_limit, monkeypatch):
-    monkeypatch.setattr(twopoint, "DENSE_TABLE_LIMIT", dense_limit)
+    monkeypatch.setattr(paircount, "DENSE_TABLE_LIMIT", dense_limit)
     vocab, keep, distances = 6, 0.8, (1, 2, 4, 8, 16)
     tokens, offsets = sticky_chain(200, 5000, vocab, keep, seed=1)
     result = twopoint.two_point_mi(tokens, offsets, distances)
@@ -73,16 +73,12 @@ def test_equal_pairs_use_the_same_left_positions_at_every_distance():
     assert np.isnan(long.mi[3]) and long.n_pairs[3] == 0 and list(long.n_pairs[:3]) == [20 * (300 - 64)] * 3
 
 
-def test_sort_and_dense_counting_agree():
+def test_sort_and_dense_counting_agree(monkeypatch):
     rng = np.random.default_rng(3)
     left, right = rng.integers(0, 50, 10_000), rng.integers(0, 50, 10_000)
     dense = twopoint.pair_count_histogram(left, right, 50)
-    limit = twopoint.DENSE_TABLE_LIMIT
-    try:
-        twopoint.DENSE_TABLE_LIMIT = 0
-        sparse = twopoint.pair_count_histogram(left, right, 50)
-    finally:
-        twopoint.DENSE_TABLE_LIMIT = limit
+    monkeypatch.setattr(paircount, "DENSE_TABLE_LIMIT", 0)
+    sparse = twopoint.pair_count_histogram(left, right, 50)
     assert np.array_equal(dense[0], sparse[0]) and np.array_equal(dense[1], sparse[1])
 
 

@@ -5,24 +5,23 @@ document boundary) is an outcome of (X, Y), and
 
     Î(d) = Ĥ_G(X) + Ĥ_G(Y) − Ĥ_G(XY)
 
-with Grassberger's entropy (:mod:`l2m.entropy`). The pair table is never held densely for a
-large vocabulary (V² ≈ 2·10⁹ cells for a 49k-token BPE): each pair becomes one integer
-code w_i·V + w_{i+d}, the codes are sorted, and the run lengths are the pair counts. Small
-alphabets (characters, top-K tokens) use a dense ``bincount`` instead. Distances are counted
-on parallel threads; numpy's sort releases the GIL.
+with Grassberger's entropy (:mod:`l2m.entropy`). The pairs are counted by :mod:`l2m.paircount`: one integer code w_i·V + w_{i+d} per pair, a
+block of the corpus at a time, the blocks' counts merged (spilled to DuckDB when the distinct pairs
+outgrow the memory budget), so memory is set by ``memory_budget``, not by the corpus. Distances are
+counted on parallel threads (numpy's sort releases the GIL), each with its share of the budget.
 
 Tokens come as one flat array with document offsets (``offsets[k]:offsets[k+1]`` is document k),
 the layout of :class:`l2m.corpus.TokenArray`.
 """
 from __future__ import annotations
 
-import math
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import paircount
 from .corpus import CORPORA
 from .entropy import (
     count_histogram,
@@ -30,6 +29,7 @@ from .entropy import (
     plugin_entropy_from_histogram,
 )
 from .fit import PowerLawFit, fit_power_law_weighted, fit_power_law_with_offset
+from .paircount import mi_stderr  # noqa: F401  (l2m.twopoint.mi_stderr, as before)
 from .params import Rule, between, one_of, param, subset_of
 
 
@@ -39,7 +39,6 @@ def _nonempty_name(value: object) -> str:
     return value
 
 DEFAULT_DISTANCES = tuple(2**k for k in range(13))  # 1, 2, 4, ..., 4096 as in the paper
-DENSE_TABLE_LIMIT = 1 << 22  # V² up to 4M cells: count with bincount (32 MB), else sort
 
 
 @dataclass(frozen=True)
@@ -70,15 +69,10 @@ def pairs_at(tokens: np.ndarray, offsets: np.ndarray, d: int, span: int | None =
 
 
 def pair_counts(left: np.ndarray, right: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Codes left·V + right of the distinct pairs seen, and how often each was seen."""
-    if vocab_size * vocab_size <= DENSE_TABLE_LIMIT:
-        table = np.bincount(left.astype(np.int64) * vocab_size + right, minlength=vocab_size * vocab_size)
-        seen = np.flatnonzero(table)
-        return seen, table[seen]
-    dtype = np.uint32 if vocab_size * vocab_size < 2**32 else np.uint64
-    codes = np.sort(left.astype(dtype) * dtype(vocab_size) + right.astype(dtype))
-    ends = np.concatenate((np.flatnonzero(codes[1:] != codes[:-1]), [len(codes) - 1]))  # last index of each run
-    return codes[ends].astype(np.int64), np.diff(np.concatenate(([-1], ends)))
+    """Codes left·V + right of the distinct pairs seen, sorted, and how often each was seen."""
+    dtype = paircount.code_dtype(vocab_size)
+    codes, counts = paircount.run_lengths(left.astype(dtype) * dtype.type(vocab_size) + right.astype(dtype), vocab_size)
+    return codes.astype(np.int64), counts
 
 
 def pair_count_histogram(left: np.ndarray, right: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,41 +80,40 @@ def pair_count_histogram(left: np.ndarray, right: np.ndarray, vocab_size: int) -
     return count_histogram(pair_counts(left, right, vocab_size)[1])
 
 
-def mi_stderr(codes: np.ndarray, counts: np.ndarray, left_counts: np.ndarray, right_counts: np.ndarray) -> float:
-    """First-order standard error of a two-point MI: sqrt(Var[i(x, y)] / N), i the pointwise MI.
-
-    i(x, y) = ln(n_xy N / (n_x n_y)) over the pairs seen. Adding the three entropies' errors in
-    quadrature would overstate it many times, since the three move together. For independent
-    members it is ~0 and the estimator's own fluctuation dominates: the shuffle baselines measure that.
-    """
-    vocab_size = len(left_counts)
-    n_total = float(counts.sum())
-    pointwise = (np.log(counts) + np.log(n_total) - np.log(left_counts[codes // vocab_size])
-                 - np.log(right_counts[codes % vocab_size]))
-    weights = counts / n_total
-    mean = float(weights @ pointwise)
-    return math.sqrt(max(float(weights @ pointwise**2) - mean**2, 0.0) / n_total)
+def table_mi(table: paircount.PairTable | paircount.SpilledPairTable) -> tuple[float, float, float, int]:
+    """(Î_G, stderr, Î_plugin, pairs) of one distance's pair counts (eq. B.15)."""
+    if table.n_pairs < 2:
+        return float("nan"), float("nan"), float("nan"), table.n_pairs
+    histograms = [count_histogram(table.left), count_histogram(table.right), table.histogram()]
+    hx, hy, hxy = (grassberger_entropy_from_histogram(*h)[0] for h in histograms)
+    plugin = [plugin_entropy_from_histogram(*h) for h in histograms]
+    return hx + hy - hxy, table.stderr(), plugin[0] + plugin[1] - plugin[2], table.n_pairs
 
 
 def two_point_at(
-    tokens: np.ndarray, offsets: np.ndarray, d: int, vocab_size: int, span: int | None = None
+    tokens: np.ndarray, offsets: np.ndarray, d: int, vocab_size: int, span: int | None = None,
+    memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
 ) -> tuple[float, float, float, int]:
-    """(Î_G, stderr, Î_plugin, pairs) at one distance (``span``: see :func:`pairs_at`)."""
-    left, right = pairs_at(tokens, offsets, d, span)
-    if len(left) < 2:
-        return float("nan"), float("nan"), float("nan"), len(left)
-    side_counts = [np.bincount(side, minlength=vocab_size) for side in (left, right)]
-    codes, counts = pair_counts(left, right, vocab_size)
-    histograms = [count_histogram(c) for c in (*side_counts, counts)]
-    hx, hy, hxy = (grassberger_entropy_from_histogram(*h)[0] for h in histograms)
-    plugin = [plugin_entropy_from_histogram(*h) for h in histograms]
-    return hx + hy - hxy, mi_stderr(codes, counts, *side_counts), plugin[0] + plugin[1] - plugin[2], len(left)
+    """(Î_G, stderr, Î_plugin, pairs) at one distance (``span``: see :func:`pairs_at`), counted in
+    blocks within ``memory_budget`` bytes (:func:`l2m.paircount.count_pairs`)."""
+    table = paircount.count_pairs(tokens, offsets, d, vocab_size, span, memory_budget)
+    try:
+        return table_mi(table)
+    finally:
+        if isinstance(table, paircount.SpilledPairTable):
+            table.close()
 
 
 def pair_counts_per_distance(offsets: np.ndarray, distances: np.ndarray) -> np.ndarray:
     """Number of in-document pairs at each distance: Σ_docs max(0, length − d)."""
     lengths = np.diff(offsets)
     return np.array([np.maximum(lengths - d, 0).sum() for d in distances])
+
+
+def equal_pairs_span(offsets: np.ndarray, distances: np.ndarray) -> int:
+    """The largest distance at which at least half of the tokens still start a pair (0 if none)."""
+    usable = distances[pair_counts_per_distance(offsets, distances) >= 0.5 * offsets[-1]]
+    return int(usable.max()) if len(usable) else 0
 
 
 def two_point_mi(
@@ -130,6 +123,7 @@ def two_point_mi(
     vocab_size: int | None = None,
     equal_pairs: bool = False,
     workers: int = 2,
+    memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
 ) -> TwoPointMI:
     """Two-point MI Î(d) of a corpus for each distance (paper eq. B.15).
 
@@ -137,20 +131,19 @@ def two_point_mi(
     at every distance, so every d has the same number of pairs and the estimator's bias is the
     same constant at every d, as the offset fit assumes. The span is the largest distance at
     which at least half of the tokens still start a pair (short documents would otherwise drop
-    out entirely); larger distances give NaN.
+    out entirely); larger distances give NaN. ``memory_budget`` (bytes) is shared by the ``workers``
+    threads; the counts, hence Î, do not depend on it.
     """
     distances = np.asarray(distances, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
     vocab_size = int(vocab_size or int(tokens.max()) + 1)
-    span = None
-    if equal_pairs:
-        usable = distances[pair_counts_per_distance(offsets, distances) >= 0.5 * offsets[-1]]
-        span = int(usable.max()) if len(usable) else 0
+    span = equal_pairs_span(offsets, distances) if equal_pairs else None
+    budget = memory_budget // max(1, workers)
 
     def one(d: int) -> tuple[float, float, float, int]:
         if span is not None and d > span:
             return float("nan"), float("nan"), float("nan"), 0
-        return two_point_at(tokens, offsets, int(d), vocab_size, span)
+        return two_point_at(tokens, offsets, int(d), vocab_size, span, budget)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         rows = list(pool.map(one, distances))
@@ -238,6 +231,11 @@ def corrected_fit(distances: np.ndarray, corrected: np.ndarray, sigma: np.ndarra
     return fit_power_law_weighted(distances[ok], corrected[ok], np.maximum(sigma[ok], floor))
 
 
+def bootstrap_weights(n_groups: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n_groups) multiplicities: each replicate draws ``n_groups`` groups with replacement."""
+    return np.array([np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups) for _ in range(n_boot)])
+
+
 def bootstrap_alpha(
     tokens: np.ndarray,
     offsets: np.ndarray,
@@ -247,34 +245,54 @@ def bootstrap_alpha(
     sigma: np.ndarray | None = None,
     equal_pairs: bool = True,
     seed: int = 0,
+    n_shuffle: int = 2,
+    max_groups: int = 1024,
+    memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
 ) -> dict[str, np.ndarray]:
     """α of both bias-corrected fits on ``n_boot`` replicates with documents drawn with replacement.
 
-    Each replicate redraws the corpus-wide shuffle, so the spread of ``corrected`` (α of raw −
-    shuffled, weighted by ``sigma``) includes the baseline's own noise as well as which
-    documents happen to be in the corpus, which dominates the least-squares error of one fit.
-    ``equal`` is α of the offset fit to the equal-pairs curve (NaN when ``equal_pairs`` is off).
+    The corpus is counted once per distance by groups of whole documents (each document its own
+    group up to ``max_groups`` documents, :func:`l2m.paircount.document_groups`); a replicate draws
+    groups with replacement and merges their counts with those multiplicities
+    (:meth:`l2m.paircount.GroupCounts.table`), exactly the counts of the resampled corpus, without
+    recounting it. The baseline of replicate b is the same draw of groups from corpus-wide shuffle
+    b mod ``n_shuffle`` (shuffled once each, seeds seed + 1 + k as in :func:`measure`), so the
+    spread of ``corrected`` (α of raw − shuffled, weighted by ``sigma``) includes the baseline's own
+    noise as well as which documents happen to be in the corpus. ``equal`` is α of the offset fit to
+    the equal-pairs curve, its span fixed by the whole corpus (NaN when ``equal_pairs`` is off).
+    Replicate values differ from the former recount (which reshuffled every replicate and set the
+    span per replicate); the spread they measure is the same.
     """
     from tqdm import tqdm
 
     distances = np.asarray(distances, dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
     rng = np.random.default_rng(seed)
     vocab_size = int(vocab_size or int(tokens.max()) + 1)
     sigma = np.ones(len(distances)) if sigma is None else np.asarray(sigma, dtype=float)
-    corrected, equal = [], []
-    for _ in tqdm(range(n_boot), desc="bootstrap over documents", leave=False):
-        sample_tokens, sample_offsets = resample_documents(tokens, offsets, rng)
-        raw = two_point_mi(sample_tokens, sample_offsets, distances, vocab_size).mi
-        shuffled = shuffle_across_corpus(sample_tokens, sample_offsets, int(rng.integers(2**32)))
-        baseline = two_point_mi(shuffled, sample_offsets, distances, vocab_size).mi
-        corrected.append(-corrected_fit(distances, raw - baseline, sigma).exponent)
-        if equal_pairs:
-            curve = two_point_mi(sample_tokens, sample_offsets, distances, vocab_size, equal_pairs=True).mi
-            usable = np.isfinite(curve) & (curve > 0)
-            equal.append(fit_power_law_with_offset(distances[usable], curve[usable]).alpha)
-        else:
-            equal.append(float("nan"))
-    return {"corrected": np.array(corrected), "equal": np.array(equal)}
+    groups = paircount.document_groups(offsets, max_groups)
+    weights = bootstrap_weights(len(groups) - 1, n_boot, rng)
+    shuffles = [shuffle_across_corpus(tokens, offsets, seed + 1 + k) for k in range(max(1, min(n_shuffle, n_boot)))]
+    span = equal_pairs_span(offsets, distances)
+    curves = {name: np.full((n_boot, len(distances)), np.nan) for name in ("raw", "baseline", "equal")}
+    for j, d in enumerate(tqdm(distances.tolist(), desc="bootstrap over documents", leave=False)):
+        raw = paircount.GroupCounts.build(tokens, offsets, groups, d, vocab_size, None, memory_budget)
+        baselines = [paircount.GroupCounts.build(s, offsets, groups, d, vocab_size, None, memory_budget) for s in shuffles]
+        equal = (paircount.GroupCounts.build(tokens, offsets, groups, d, vocab_size, span, memory_budget)
+                 if equal_pairs and d <= span else None)
+        for b, w in enumerate(weights):  # a merge per replicate, not a recount
+            curves["raw"][b, j] = table_mi(raw.table(w))[0]
+            curves["baseline"][b, j] = table_mi(baselines[b % len(baselines)].table(w))[0]
+            if equal is not None:
+                curves["equal"][b, j] = table_mi(equal.table(w))[0]
+    corrected, alphas_equal = [], []
+    for b in range(n_boot):
+        corrected.append(-corrected_fit(distances, curves["raw"][b] - curves["baseline"][b], sigma).exponent)
+        curve = curves["equal"][b]
+        usable = np.isfinite(curve) & (curve > 0)
+        alphas_equal.append(fit_power_law_with_offset(distances[usable], curve[usable]).alpha if equal_pairs
+                            else float("nan"))
+    return {"corrected": np.array(corrected), "equal": np.array(alphas_equal)}
 
 
 def character_alphabet(texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -316,6 +334,7 @@ def measure(
     seed: int = 0,
     n_shuffle: int = 4,
     equal_boot: bool = True,
+    memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
 ) -> dict[str, np.ndarray]:
     """Every curve chapter 02 draws for one corpus and alphabet, cached on disk under ``key``.
 
@@ -325,9 +344,10 @@ def measure(
     to the same pair count), shuffled_within (each document shuffled: bias + between-document MI),
     shuffled_corpus and shuffled_corpus_sd (mean and spread of ``n_shuffle`` corpus-wide shuffles:
     bias alone), corrected and corrected_sigma (raw − shuffled_corpus, :func:`corrected_curve`),
-    boot_alpha (α of the weighted fit to the corrected curve on document bootstrap replicates,
-    shuffle redrawn each time) and boot_alpha_equal (offset-fit α of the equal-pairs curve;
-    skipped, empty, without ``equal_boot``).
+    boot_alpha (α of the weighted fit to the corrected curve on document bootstrap replicates, each
+    with one of the shuffles, :func:`bootstrap_alpha`) and boot_alpha_equal (offset-fit α of the
+    equal-pairs curve; skipped, empty, without ``equal_boot``). ``memory_budget`` (bytes) bounds the
+    counting; the results do not depend on it, so it is not part of the key.
     """
     from . import cache, entropy, fit
 
@@ -336,14 +356,15 @@ def measure(
         raise ValueError("n_shuffle must be at least 2: the baseline's spread is part of every error bar")
 
     def compute() -> dict[str, np.ndarray]:
-        raw = two_point_mi(tokens, offsets, distances, vocab_size)
-        equal = two_point_mi(tokens, offsets, distances, vocab_size, equal_pairs=True)
-        within = two_point_mi(shuffle_within_documents(tokens, offsets, seed), offsets, distances, vocab_size)
-        draws = np.array([two_point_mi(shuffle_across_corpus(tokens, offsets, seed + 1 + k), offsets, distances,
-                                       vocab_size).mi for k in range(n_shuffle)])
+        count = lambda toks, equal_pairs=False: two_point_mi(toks, offsets, distances, vocab_size, equal_pairs,
+                                                             memory_budget=memory_budget)
+        raw, equal = count(tokens), count(tokens, True)
+        within = count(shuffle_within_documents(tokens, offsets, seed))
+        draws = np.array([count(shuffle_across_corpus(tokens, offsets, seed + 1 + k)).mi for k in range(n_shuffle)])
         baseline, baseline_sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
         corrected, sigma = corrected_curve(raw.mi, raw.stderr, baseline, baseline_sd, n_shuffle)
-        boot = (bootstrap_alpha(tokens, offsets, distances, n_boot, vocab_size, sigma, equal_boot, seed) if n_boot
+        boot = (bootstrap_alpha(tokens, offsets, distances, n_boot, vocab_size, sigma, equal_boot, seed, n_shuffle,
+                                memory_budget=memory_budget) if n_boot
                 else {"corrected": np.zeros(0), "equal": np.zeros(0)})
         return {"distances": distances, "n_pairs": raw.n_pairs, "raw": raw.mi, "raw_stderr": raw.stderr,
                 "plugin": raw.mi_plugin, "equal": equal.mi, "equal_n_pairs": equal.n_pairs,
@@ -353,7 +374,7 @@ def measure(
 
     full_key = {**key, "distances": distances.tolist(), "n_boot": n_boot, "seed": seed, "vocab_size": vocab_size,
                 "n_shuffle": n_shuffle, "equal_boot": equal_boot}
-    return cache.load_or_compute("twopoint", full_key, compute, [sys.modules[__name__], entropy, fit])
+    return cache.load_or_compute("twopoint", full_key, compute, [sys.modules[__name__], paircount, entropy, fit])
 
 
 def repeated_token_documents(vocab: int, n_docs: int, length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -384,6 +405,8 @@ class TwoPointChapter:
     n_boot: int = param(10, between(0, 1000, "bootstrap replicates over documents for alpha"))
     n_shuffle: int = param(4, between(2, 100, "corpus-wide shuffles averaged into the bias baseline"))
     seed: int = param(0, between(0, 2**32 - 1, "seed of the shuffle baselines and the bootstrap"))
+    memory_gb: float = param(2.0, between(0.05, 1024, "memory budget of the pair counting, GB (spills to disk past it)",
+                                          integer=False))
     alpha_tolerance: float = param(0.15, between(0, 2, "claims: |alpha - paper| allowed beyond 2 bootstrap sd",
                                                   integer=False))
     min_r_squared: float = param(0.9, between(0, 1, "claims: weighted R² a power law must reach", integer=False))
@@ -391,6 +414,11 @@ class TwoPointChapter:
     @property
     def distances(self) -> tuple[int, ...]:
         return tuple(2**k for k in range(self.max_distance.bit_length()))
+
+    @property
+    def memory_budget(self) -> int:
+        """The budget in bytes, as :func:`measure` takes it."""
+        return int(self.memory_gb * 2**30)
 
 
 PAPER_COUNTERPART = {"books": "pg19", "pg19": "pg19", "wiki": "wikipedia", "wikipedia": "wikipedia"}  # l2m.paper.TWO_POINT key

@@ -1,0 +1,319 @@
+"""Pair counts of chapter 02 in bounded memory: blocks of the corpus, merged counts, spill to DuckDB.
+
+Two-point MI (paper Appx. B, eqs. B.10–B.15) needs, at each distance d, how often every ordered pair
+(w_i, w_{i+d}) occurs inside a document, or rather only the histogram of those counts (Grassberger's
+estimator, :mod:`l2m.entropy`), the two marginals and the first-order standard error. At the paper's
+scale (PG19, ≈3·10⁹ LLaMA-3 tokens, V = 128k) the pairs of one distance do not fit in memory, so:
+
+- the left positions are cut into **blocks** of at most ``memory_budget / (4·BYTES_PER_PAIR)`` pairs
+  (a block may hold part of one long document or many short ones; a pair belongs to the block of its
+  left member, so no pair is lost or counted twice at a block's edge);
+- each block is counted alone: one integer code w_i·V + w_{i+d} per pair, sorted, run lengths
+  (for a small alphabet, V² ≤ :data:`DENSE_TABLE_LIMIT`, a dense ``bincount`` instead);
+- the blocks' (code, count) tables are **merged** in memory (concatenated sorted runs, a stable
+  sort that merges them, summed runs) while the distinct pairs fit in half the budget;
+- beyond that the tables **spill** into DuckDB (embedded, from PyPI), whose GROUP BY over the
+  codes runs out of core under a memory limit; the count histogram and the error's two sums are
+  then SQL aggregates, and the distinct pairs never come back into Python.
+
+Why numpy first and DuckDB only to spill, measured on 2 cores (40M Zipf pair codes over V = 128k,
+6.5M distinct): numpy sort + run lengths 0.65 s; DuckDB insert 2.0 s + GROUP BY and histogram
+2.3 s under a 500 MB limit. DuckDB is ~7× slower but never runs out of memory, so it only takes
+the tables that no longer fit. Either way the histogram is the same integers, so Î(d) is exactly
+the in-memory one; the spilled standard error differs in the last bits (summation order).
+
+:class:`GroupCounts` keeps the counts of each group of whole documents at one distance, so a
+bootstrap over documents reweights groups (a merge: one weighted ``bincount``) instead of
+recounting the resampled corpus; :meth:`GroupCounts.table` with the bootstrap's weights gives
+exactly the counts of the resampled corpus (tests/test_paircount.py).
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes one distance's counting may hold (paper preset: 2 GB)
+DENSE_TABLE_LIMIT = 1 << 22  # V² up to 4M cells: count a block with bincount (32 MB), else sort
+BYTES_PER_PAIR = 32  # peak per pair of a block: its code, the sorted copy, run ends (int64), counts
+BYTES_PER_ENTRY = 48  # per distinct pair kept: code + count, twice while merging, plus the merge order
+
+
+def code_dtype(vocab_size: int) -> np.dtype:
+    """The narrowest unsigned integer holding every code w_i·V + w_{i+d}."""
+    return np.dtype(np.uint32 if vocab_size * vocab_size < 2**32 else np.uint64)
+
+
+def as_unsigned(tokens: np.ndarray) -> np.ndarray:
+    """Tokens as uint16/uint32 (token arrays already are; a copy only for signed test arrays)."""
+    tokens = np.asarray(tokens)
+    return tokens if tokens.dtype in (np.uint16, np.uint32) else tokens.astype(np.uint32)
+
+
+def left_segments(offsets: np.ndarray, span: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """[start, stop) ranges of left positions i in [lo, hi), each inside one document and > span before its end."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    first = max(int(np.searchsorted(offsets, lo, side="right")) - 1, 0)  # the document holding lo
+    last = min(int(np.searchsorted(offsets, hi, side="left")), len(offsets) - 1)  # documents first..last-1 overlap
+    starts = np.maximum(offsets[first:last], lo)
+    stops = np.minimum(offsets[first + 1 : last + 1] - span, hi)
+    keep = stops > starts
+    return starts[keep], stops[keep]
+
+
+def block_codes(tokens: np.ndarray, starts: np.ndarray, stops: np.ndarray, d: int, vocab_size: int) -> np.ndarray:
+    """Codes w_i·V + w_{i+d} of the left positions in the segments, unsorted (no left/right copies)."""
+    dtype = code_dtype(vocab_size)
+    codes = np.empty(int((stops - starts).sum()), dtype)
+    pos = 0
+    for a, b in zip(starts.tolist(), stops.tolist()):
+        out = codes[pos : pos + b - a]
+        np.multiply(tokens[a:b], dtype.type(vocab_size), out=out)
+        np.add(out, tokens[a + d : b + d], out=out)
+        pos += b - a
+    return codes
+
+
+def run_lengths(codes: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct codes, sorted, and how often each occurs."""
+    if vocab_size * vocab_size <= DENSE_TABLE_LIMIT:
+        table = np.bincount(codes, minlength=vocab_size * vocab_size)
+        seen = np.flatnonzero(table)
+        return seen.astype(code_dtype(vocab_size)), table[seen]
+    if len(codes) == 0:
+        return codes, np.zeros(0, np.int64)
+    codes.sort()  # in place: the block's own buffer
+    ends = np.append(np.flatnonzero(codes[1:] != codes[:-1]), len(codes) - 1)  # last index of each run
+    return codes[ends], np.diff(ends, prepend=-1)
+
+
+def merge_tables(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One (codes, counts) table from several, each sorted by code: counts of equal codes summed."""
+    if len(tables) == 1:
+        return tables[0]
+    codes = np.concatenate([t[0] for t in tables])
+    counts = np.concatenate([t[1] for t in tables])
+    order = np.argsort(codes, kind="stable")  # timsort: the sorted runs are merged, not re-sorted
+    codes, counts = codes[order], counts[order]
+    if len(codes) == 0:
+        return codes, counts
+    starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+    return codes[starts], np.add.reduceat(counts, starts)
+
+
+def marginals(codes: np.ndarray, counts: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of each left and each right member, from a (codes, counts) table sorted by code."""
+    # codes are sorted, so the left member's pairs are one run each: cumulative counts at the run edges
+    edges = np.searchsorted(codes, np.arange(vocab_size + 1, dtype=np.uint64) * np.uint64(vocab_size))
+    left = np.diff(np.concatenate(([0], np.cumsum(counts))).astype(np.int64)[edges])
+    right = np.bincount(codes % codes.dtype.type(vocab_size), weights=counts, minlength=vocab_size)
+    return left, right.astype(np.int64)  # float sums of integers < 2⁵³: exact
+
+
+def mi_stderr(codes: np.ndarray, counts: np.ndarray, left_counts: np.ndarray, right_counts: np.ndarray) -> float:
+    """First-order standard error of a two-point MI: sqrt(Var[i(x, y)] / N), i the pointwise MI.
+
+    i(x, y) = ln(n_xy N / (n_x n_y)) over the pairs seen. Adding the three entropies' errors in
+    quadrature would overstate it many times, since the three move together. For independent
+    members it is ~0 and the estimator's own fluctuation dominates: the shuffle baselines measure that.
+    """
+    vocab_size = len(left_counts)
+    codes = np.asarray(codes)
+    n_total = float(counts.sum())
+    with np.errstate(divide="ignore"):  # members never seen: ln 0, never gathered
+        log_left, log_right = np.log(left_counts), np.log(right_counts)  # (V,): a gather, not a log per pair
+    v = codes.dtype.type(vocab_size)
+    pointwise = np.log(counts)  # in place from here: one (D,) buffer, the same operations in the same order
+    pointwise += np.log(n_total)
+    pointwise -= log_left[codes // v]
+    pointwise -= log_right[codes % v]
+    weights = counts / n_total
+    mean = float(weights @ pointwise)
+    pointwise *= pointwise
+    return math.sqrt(max(float(weights @ pointwise) - mean**2, 0.0) / n_total)
+
+
+@dataclass(frozen=True)
+class PairTable:
+    """The pair counts of one distance, held in memory: sorted distinct codes and their counts."""
+
+    codes: np.ndarray
+    counts: np.ndarray
+    left: np.ndarray  # (V,) counts of each left member
+    right: np.ndarray  # (V,) counts of each right member
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.left.sum())
+
+    def histogram(self) -> tuple[np.ndarray, np.ndarray]:
+        multiplicities = np.bincount(self.counts)  # every count ≥ 1: entropy.count_histogram without its filter
+        values = np.flatnonzero(multiplicities)
+        return values, multiplicities[values]
+
+    def stderr(self) -> float:
+        return mi_stderr(self.codes, self.counts, self.left, self.right)
+
+
+class SpilledPairTable:
+    """The pair counts of one distance in a DuckDB database on disk; aggregates come back, never the pairs."""
+
+    def __init__(self, vocab_size: int, memory_budget: int, spill_dir: Path | None):
+        import duckdb
+
+        self.vocab_size = vocab_size
+        self.left = np.zeros(vocab_size, np.int64)
+        self.right = np.zeros(vocab_size, np.int64)
+        self._dir = tempfile.TemporaryDirectory(prefix="l2m-pairs-", dir=spill_dir)
+        self.con = duckdb.connect(str(Path(self._dir.name) / "pairs.duckdb"), config={
+            "memory_limit": f"{max(memory_budget // 2**20 // 2, 64)}MB", "temp_directory": self._dir.name,
+            "preserve_insertion_order": False})
+        self.con.execute("CREATE TABLE blocks (code UBIGINT, n BIGINT)")
+        self._merged = False
+
+    def append(self, codes: np.ndarray, counts: np.ndarray) -> None:
+        import pyarrow as pa
+
+        left, right = marginals(codes, counts, self.vocab_size)
+        self.left += left
+        self.right += right
+        self.con.register("block", pa.table({"code": codes.astype(np.uint64), "n": counts.astype(np.int64)}))
+        self.con.execute("INSERT INTO blocks SELECT code, n FROM block")
+        self.con.unregister("block")
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.left.sum())
+
+    def _merge(self) -> None:
+        if not self._merged:  # one out-of-core GROUP BY; the blocks are dropped after it
+            self.con.execute("CREATE TABLE pairs AS SELECT code, sum(n)::BIGINT AS n FROM blocks GROUP BY code")
+            self.con.execute("DROP TABLE blocks")
+            self._merged = True
+
+    def histogram(self) -> tuple[np.ndarray, np.ndarray]:
+        self._merge()
+        rows = self.con.execute("SELECT n, count(*) AS m FROM pairs GROUP BY n ORDER BY n").fetchnumpy()
+        return np.asarray(rows["n"], np.int64), np.asarray(rows["m"], np.int64)
+
+    def stderr(self) -> float:
+        """:func:`mi_stderr` as two SQL sums: Var[i] = S2/N − (S1/N)², i − ln N = ln n − ln n_x − ln n_y."""
+        import pyarrow as pa
+
+        self._merge()
+        for name, side in (("lx", self.left), ("ry", self.right)):
+            seen = np.flatnonzero(side)
+            self.con.register(name, pa.table({"t": seen.astype(np.int64), "l": np.log(side[seen])}))
+        v = self.vocab_size
+        s1, s2 = self.con.execute(
+            f"SELECT sum(n * q), sum(n * q * q) FROM (SELECT n, ln(n) - lx.l - ry.l AS q FROM pairs "
+            f"JOIN lx ON lx.t = (code // {v})::BIGINT JOIN ry ON ry.t = (code % {v})::BIGINT)").fetchone()
+        n_total = float(self.n_pairs)
+        return math.sqrt(max(s2 / n_total - (s1 / n_total) ** 2, 0.0) / n_total)
+
+    def close(self) -> None:
+        self.con.close()
+        self._dir.cleanup()
+
+
+def count_pairs(tokens: np.ndarray, offsets: np.ndarray, d: int, vocab_size: int, span: int | None = None,
+                memory_budget: int = DEFAULT_MEMORY_BUDGET, lo: int = 0, hi: int | None = None,
+                spill_dir: Path | None = None, block_pairs: int | None = None) -> PairTable | SpilledPairTable:
+    """Counts of the in-document pairs at distance d whose left member lies in [lo, hi), in bounded memory.
+
+    ``span`` (≥ d) keeps only left positions more than ``span`` before their document's end (the
+    equal-pairs curve of chapter 02). Blocks of at most ``memory_budget / (4·BYTES_PER_PAIR)``
+    pairs are counted one at a time and merged; when the distinct pairs outgrow half the budget
+    the tables spill to DuckDB (in a temporary folder under ``spill_dir``; call ``close()``).
+    ``block_pairs`` sets the block size directly (the tests cut a corpus into many small blocks).
+    """
+    tokens = as_unsigned(tokens)
+    hi = int(offsets[-1]) if hi is None else hi
+    span = d if span is None else span
+    block_pairs = block_pairs or max(int(memory_budget // (4 * BYTES_PER_PAIR)), 1)  # a quarter of the budget
+    max_entries = max(int(memory_budget // (2 * BYTES_PER_ENTRY)), 1)
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    spilled: SpilledPairTable | None = None
+    start = lo
+    while start < hi:  # a block: left positions [start, stop) holding about block_pairs pairs
+        stop = min(start + block_pairs, hi)
+        starts, stops = left_segments(offsets, span, start, stop)
+        table = run_lengths(block_codes(tokens, starts, stops, d, vocab_size), vocab_size)
+        start = stop
+        if spilled is not None:
+            spilled.append(*table)
+            continue
+        pending.append(table)
+        if sum(len(c) for c, _ in pending) > max_entries:
+            pending = [merge_tables(pending)]
+            if len(pending[0][0]) > max_entries // 2:  # the distinct pairs alone fill the budget: spill
+                spilled = SpilledPairTable(vocab_size, memory_budget, spill_dir)
+                spilled.append(*pending.pop())
+    if spilled is not None:
+        return spilled
+    codes, counts = merge_tables(pending) if pending else (np.zeros(0, code_dtype(vocab_size)), np.zeros(0, np.int64))
+    return PairTable(codes, counts, *marginals(codes, counts, vocab_size))
+
+
+@dataclass(frozen=True)
+class GroupCounts:
+    """Pair counts of each group of whole documents at one distance, for a bootstrap that reweights groups.
+
+    A group is documents ``doc_bounds[g]:doc_bounds[g+1]``. Entries ``bounds[g]:bounds[g+1]`` hold
+    group g's distinct pairs as positions in ``codes`` (the corpus's distinct codes) and counts.
+    Held in memory: about 16 bytes per (group, distinct pair) entry.
+    """
+
+    codes: np.ndarray  # (D,) sorted distinct codes of the whole corpus
+    index: np.ndarray  # (E,) position in codes of each entry
+    counts: np.ndarray  # (E,) count of the entry's pair in its group
+    bounds: np.ndarray  # (G + 1,) entries of each group
+    vocab_size: int
+
+    @classmethod
+    def build(cls, tokens: np.ndarray, offsets: np.ndarray, doc_bounds: np.ndarray, d: int, vocab_size: int,
+              span: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> "GroupCounts":
+        offsets = np.asarray(offsets, dtype=np.int64)
+        tables = []
+        for g0, g1 in zip(doc_bounds[:-1], doc_bounds[1:]):
+            table = count_pairs(tokens, offsets, d, vocab_size, span, memory_budget, int(offsets[g0]), int(offsets[g1]))
+            if not isinstance(table, PairTable):
+                table.close()
+                raise MemoryError("a document group's distinct pairs outgrow the memory budget: use more groups")
+            tables.append((table.codes, table.counts))
+        codes = merge_tables(tables)[0] if tables else np.zeros(0, code_dtype(vocab_size))
+        entries = np.concatenate([c for c, _ in tables]) if tables else codes
+        bounds = np.concatenate(([0], np.cumsum([len(c) for c, _ in tables]))).astype(np.int64)
+        counts = np.concatenate([n for _, n in tables]) if tables else np.zeros(0, np.int64)
+        return cls(codes, np.searchsorted(codes, entries), counts, bounds, vocab_size)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.bounds) - 1
+
+    def table(self, weights: np.ndarray | None = None) -> PairTable:
+        """The counts of a corpus holding group g ``weights[g]`` times (all ones: the corpus itself)."""
+        weights = np.ones(self.n_groups, np.int64) if weights is None else np.asarray(weights, np.int64)
+        per_entry = np.repeat(weights, np.diff(self.bounds)) * self.counts
+        merged = np.bincount(self.index, weights=per_entry, minlength=len(self.codes)).astype(np.int64)
+        seen = np.flatnonzero(merged)
+        codes, counts = self.codes[seen], merged[seen]
+        return PairTable(codes, counts, *marginals(codes, counts, self.vocab_size))
+
+
+def document_groups(offsets: np.ndarray, max_groups: int) -> np.ndarray:
+    """Boundaries (in documents) of at most ``max_groups`` groups of whole documents of about equal tokens.
+
+    With at most ``max_groups`` documents every document is its own group: the bootstrap over
+    groups is then the bootstrap over documents.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n_docs = len(offsets) - 1
+    if n_docs <= max_groups:
+        return np.arange(n_docs + 1, dtype=np.int64)
+    targets = np.linspace(0, offsets[-1], max_groups + 1)[1:-1]
+    cuts = np.searchsorted(offsets, targets)
+    return np.unique(np.concatenate(([0], cuts, [n_docs]))).astype(np.int64)
