@@ -56,9 +56,9 @@ def bare_forward(scorer, sequences) -> None:
 
 
 def bench_real_plan(scorer, max_len: int, windows: int, repeats: int) -> None:
-    from l2m import bipartite, hilberg, lm, passes
+    from l2m import bipartite, chapters, lm, passes
 
-    cfg = hilberg.HilbergChapter()
+    cfg = chapters.HilbergChapter()
     found, _ = bipartite.corpus_windows(scorer, "books", windows, max_len, 0, "random")
     plan = passes.make_plan(found, passes.plan_points(max_len, cfg.ratios, cfg.other_ratios_max_len), 2, 0)
     tokens = plan.forward_tokens_without_reuse

@@ -5,7 +5,7 @@ import string
 import numpy as np
 import pytest
 
-from l2m import bipartite, fit, hilberg, passes
+from l2m import bipartite, chapters, fit, hilberg, passes
 
 # A 3-state stationary Markov chain: I(X; Y) = I(x_ell; y_1) for adjacent blocks.
 P = np.array([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.25, 0.05, 0.7]])
@@ -230,7 +230,7 @@ def test_chapter_helpers_and_claims_on_a_markov_chain():
     assert list(table["L/ℓ"]) == [2, 4]
     assert np.allclose(table["A (vs ℓ)"], table["A (vs L)"] * table["L/ℓ"] ** table["β"])
     # a Markov chain's I(X; Y) does not grow with L: β ≈ 0, so the power-law claim must not hold
-    cfg = validate(hilberg.HilbergChapter, max_len=16, ratios=[2, 4], n_boot=50, second_model="", second_corpus="")
+    cfg = validate(chapters.HilbergChapter, max_len=16, ratios=[2, 4], n_boot=50, second_model="", second_corpus="")
     rows = hilberg.chapter_claims(cfg, m, {"markov": m}, {"chain": m})
     assert all(isinstance(r.holds, bool) for r in rows) and len(rows) == 5
     assert not rows[0].holds and not rows[1].holds  # no growth; far from the paper's 0.71

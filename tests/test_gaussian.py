@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from l2m import gaussian
+from l2m import chapters, gaussian
 from l2m.params import ParameterError, validate
 
 BOUNDARIES = (False, "sqrt", "cholesky")
@@ -182,12 +182,12 @@ def test_marginal_prediction_kl_is_minus_log_conditional_std():
 
 
 def test_chapter_parameters_validate():
-    cfg = validate(gaussian.GaussianChapter, layers=5, family="log")
+    cfg = validate(chapters.GaussianChapter, layers=5, family="log")
     assert cfg.layers == 5 and cfg.family == "log" and cfg.channels == 64
     with pytest.raises(ParameterError, match=r"layers = 0 is not allowed: use an integer from 1 to 7"):
-        validate(gaussian.GaussianChapter, layers=0)
+        validate(chapters.GaussianChapter, layers=0)
     with pytest.raises(ParameterError, match=r"family = 'cubic' .* one of 'power', 'log'"):
-        validate(gaussian.GaussianChapter, family="cubic")
+        validate(chapters.GaussianChapter, family="cubic")
 
 
 @pytest.mark.gpu

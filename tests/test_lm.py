@@ -130,7 +130,7 @@ def test_score_cache_resumes_after_an_interruption(tmp_path):
 
 
 def test_unknown_model_is_one_clear_error():
-    from l2m.hilberg import HilbergChapter
+    from l2m.chapters import HilbergChapter
 
     assert lm.available("smollm2-135m") and not lm.available("no-such/model-xyz")
     with pytest.raises(ParameterError, match="model = 'no-such/model-xyz' is not allowed: use a packaged model"):

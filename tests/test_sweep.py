@@ -2,7 +2,7 @@
 executes chapter 04 through papermill once per unfinished run, then reuses it."""
 import pytest
 
-from l2m import condition, config, models, references, state, sweep, train
+from l2m import chapters, condition, config, models, references, state, sweep, train
 from l2m.params import ParameterError, validate
 
 SHARED = {"size": "tiny", "channels": 2, "steps": 150, "warmup": 10, "eval_sequences": 8, "device": "cpu"}
@@ -40,11 +40,11 @@ def test_the_same_run_named_twice_trains_once():
 ])
 def test_a_bad_grid_is_one_clear_error(grid, message):
     with pytest.raises(ParameterError, match=message):
-        validate(condition.L2MChapter, grid=grid)
+        validate(chapters.L2MChapter, grid=grid)
 
 
 def test_the_default_grid_spans_the_minimal_state_and_has_the_three_series():
-    cfg = validate(condition.L2MChapter)
+    cfg = validate(chapters.L2MChapter)
     points, series = cfg.points(), cfg.series()
     minimal = references.minimal_state_dim(condition.covariance(3, "power"), 32) * cfg.channels  # at L = 64
     ssm = [p for p in points if p["arch"] in ("mamba", "mamba2") and p["seq_len"] == 64]
@@ -77,7 +77,7 @@ def test_a_grown_state_grows_like_l_to_the_beta_counted_in_the_transformers_cach
         assert cache == 4 * p["d_state"] + 4 * 2
         assert state.history_state(model.cfg).at(p["seq_len"]) == 4 * (p["d_state"] + 1) + 1
     with pytest.raises(ParameterError, match="grow must be"):
-        validate(condition.L2MChapter, grid=[{"arch": "mamba", "layers": [2, 3], "grow": "d_model"}])
+        validate(chapters.L2MChapter, grid=[{"arch": "mamba", "layers": [2, 3], "grow": "d_model"}])
 
 
 def test_series_names_the_runs_of_each_entry_and_a_shared_run_belongs_to_both():
@@ -125,7 +125,7 @@ def test_every_preset_names_a_valid_grid(preset):
     from l2m.build import PRESETS
 
     section = yaml.safe_load((PRESETS / f"{preset}.yml").read_text())["05_l2m"]
-    cfg = validate(condition.L2MChapter, **section)
+    cfg = validate(chapters.L2MChapter, **section)
     points = cfg.points()
     gaussian = [p for p in points if p["task"] == "gaussian"]
     if preset == "paper":  # the paper's grid (Appx. E) plus this book's control: Mamba with and without the position embedding at every L
@@ -159,5 +159,5 @@ def test_chapter_04_takes_every_parameter_a_grid_entry_may_name():
 def test_every_grid_file_is_a_valid_chapter_05_parameter_set(grid_file):
     import yaml
 
-    cfg = validate(condition.L2MChapter, **yaml.safe_load(grid_file.read_text()))
+    cfg = validate(chapters.L2MChapter, **yaml.safe_load(grid_file.read_text()))
     assert cfg.points()

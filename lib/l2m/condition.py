@@ -16,80 +16,12 @@ I_BP ~ L^β. This module turns the runs of the sweep (:mod:`l2m.sweep`) into the
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import bipartite, cache, captured, gaussian, hilberg, models, passes, references, runs, state, sweep
-from .corpus import CORPORA
-from .params import Rule, between, one_of, param
-
-# The default grid (chapter 05): a state scan at L = 64 and fixed against grown state over L = 16, 64, 256,
-# 2 channels. Small SSM states come from a two-layer Mamba of width 32 whose SSM is narrowed by a fractional
-# expand (d_inner = expand · d_model) with d_conv 2: its state n_layer · d_inner · (d_state + d_conv − 1) goes
-# from 7 numbers up, while the per-token layers keep their width. swa sees the last window tokens (one layer).
-SMALL_MAMBA = {"arch": "mamba", "n_layer": 2, "d_model": 32, "d_conv": 2, "d_state": 2, "steps": 2000}
-DEFAULT_GRID = (
-    SMALL_MAMBA | {"layers": 3, "expand": [1 / 32, 1 / 8, 1 / 4, 1 / 2, 2]},
-    {"arch": ["mamba", "mamba2"], "layers": 3},
-    {"arch": "mamba2", "layers": 3, "n_layer": 1, "d_model": 4, "expand": 1, "d_conv": 2, "d_state": 2},
-    {"arch": "swa", "layers": 3, "n_layer": 1, "window": [2, 4, 16]},
-    SMALL_MAMBA | {"layers": [2, 3, 4], "expand": 1 / 16, "series": "fixed state"},
-    SMALL_MAMBA | {"layers": [2, 3, 4], "expand": 1 / 16, "grow": "d_state", "series": "state grown like L^β"},
-    {"arch": "gpt2", "layers": [2, 4], "series": "gpt2"},
-    {"arch": "gpt2", "layers": 3, "steps": 3000, "series": "gpt2"},
-)
-
-
-@dataclass(frozen=True)
-class L2MChapter:
-    """Parameters of chapter 05 (book/05_l2m.ipynb)."""
-
-    # the rule checks the shape; check() names the first bad entry or key (validate keeps its message)
-    grid: tuple = param(DEFAULT_GRID, Rule(sweep.grid_shape, "a non-empty list of dicts of chapter-04 parameters, each "
-                                                        "value a value or a list of values", "the runs of the sweep"))
-    size: str = param("tiny", one_of(models.SIZE_NAMES, "model size of every run unless its grid entry says"))
-    channels: int = param(2, between(1, 1024, "Gaussian channels per token"))
-    steps: int = param(1000, between(1, 10**8, "optimiser steps of every run unless its entry says"))
-    batch: int = param(0, between(0, 1 << 20, "sequences per step of every run unless its entry says; 0 means "
-                                              "tokens_per_step / L"))
-    tokens_per_step: int = param(2048, between(0, 1 << 24, "tokens per step where batch is 0"))
-    lr: float = param(1e-2, between(1e-8, 1.0, "peak learning rate", integer=False))
-    warmup: int = param(100, between(0, 10**8, "warm-up steps"))
-    eval_sequences: int = param(128, between(1, 10**7, "held-out sequences of the per-position evaluation"))
-    seed: int = param(0, between(0, 2**31 - 1, "seed of the weights, the batches and the captured-MI samples"))
-    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the runs train"))
-    dtype: str = param("float32", one_of(("float32", "bfloat16"), "training precision"))
-    workers: int = param(2, between(1, 256, "runs trained at once, each on cpu_count / workers threads or its own GPU"))
-    captured_sequences: int = param(256, between(2, 10**7, "sequences of the captured-MI measurement"))
-    scan_layers: int = param(3, between(1, gaussian.MAX_LAYERS, "the state scan's length L = 4**scan_layers"))
-    text_model: str = param("smollm2-135m", Rule(lambda v: hilberg.check_model_name(v, allow_empty=True),
-                                                 hilberg.MODEL_RULE + ", or '' to skip",
-                                                 "scoring model of the text bipartite-MI fit"))
-    text_corpus: str = param("books", one_of(CORPORA, "corpus of the text bipartite-MI fit"))
-    text_n_docs: int = param(24, between(2, 10**6, "windows of the text fit (chapter 01's n_docs reuses its scores)"))
-    text_max_len: int = param(2048, one_of(tuple(2**k for k in range(3, 15)), "largest L of the text fit"))
-    text_k_pairings: int = param(1, between(1, 64, "vCLUB pairings of the text fit"))
-    text_other_ratios_max_len: int = param(512, one_of(tuple(2**k for k in range(3, 15)),
-                                                       "largest L of the text fit's other ratios (as chapter 01)"))
-
-    @property
-    def shared(self) -> dict:
-        """Chapter-04 parameters every run shares unless its grid entry says otherwise."""
-        return {k: getattr(self, k) for k in sweep.SHARED if k != "batch" or self.batch}
-
-    def points(self) -> list[dict]:
-        return sweep.expand(self.grid, self.shared, self.tokens_per_step)
-
-    def series(self) -> dict[str, tuple[str, ...]]:
-        """Run folder name → the series (grid entries' ``series``) the run belongs to."""
-        points, names = sweep.expand_series(self.grid, self.shared, self.tokens_per_step)
-        return {sweep.run_folder(p).name: n for p, n in zip(points, names, strict=True) if n}
-
-    def check(self) -> None:
-        self.points()  # every run of the grid must be a valid chapter-04 run (the error names the entry)
 
 
 def gaussian_runs(finished: list[runs.Run]) -> pd.DataFrame:

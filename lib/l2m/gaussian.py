@@ -25,7 +25,6 @@ import scipy.linalg
 from tqdm import tqdm
 
 from . import cache
-from .params import between, one_of, param
 
 GAMMA = math.sqrt(5) / 4  # entries of the first three columns of M
 RHO = 1 / 4  # entries of the last column of M
@@ -281,19 +280,6 @@ def conditional_kl(mean_q: Any, std_q: Any, mean_p: Any, std_p: Any) -> Any:
     kl = log(std_q / std_p) + (std_p**2 + (mean_q - mean_p) ** 2) / (2 * std_q**2) - 0.5
     return kl.mean(-1) if torch_input else kl.mean(axis=-1)
 
-
-
-@dataclass(frozen=True)
-class GaussianChapter:
-    """Parameters of chapter 03 (book/03_gaussian.ipynb)."""
-
-    layers: int = param(6, between(1, MAX_LAYERS, "largest layer l of the scans; L = 4**l tokens"))
-    split_layers: int = param(5, between(1, MAX_LAYERS, "layer of the I_BP-against-split figure"))
-    heatmap_layers: int = param(3, between(1, 4, "layer of the correlation heatmap; L = 4**l"))
-    family: str = param("power", one_of(FAMILIES, "family of the heatmap and the sampler check"))
-    channels: int = param(64, between(1, 1024, "stacked independent channels per token"))
-    batch: int = param(4, between(1, 4096, "sequences drawn in the sampler check"))
-    seed: int = param(0, between(0, 2**32 - 1, "seed of the sampler check"))
 
 
 def chapter_scans(max_layers: int) -> dict[str, np.ndarray]:

@@ -4,27 +4,25 @@ I(L) ≈ A·L^β is fitted as ln I = ln A + β ln L on the window means, per spl
 windows (documents) for the uncertainty (paper Sec. 3, Fig. 2b). A small model cannot use far context, so its
 I(L) bends as L grows (the paper's Appx. A: weaker models under-estimate β): :func:`local_slopes` shows
 d ln I / d ln L along L, and :func:`range_fits` fits the short and the long half of the range apart. The paper's
-released fits regress against ℓ, not L (:func:`on_split_axis` converts). The chapter's parameters
-(:class:`HilbergChapter`) and claims (:func:`chapter_claims`) are here too; the chapter only calls them.
+released fits regress against ℓ, not L (:func:`on_split_axis` converts). The chapter's claims
+(:func:`chapter_claims`) are here too; its parameters are :class:`l2m.chapters.HilbergChapter`.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import paper
 from .bipartite import Measurement
-from .corpus import CORPORA
 from .fit import PowerLawFit, fit_power_law
-from .params import Rule, between, one_of, param, subset_of
-from .passes import MIN_ELL, RATIOS, WINDOW_STARTS
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .chapters import HilbergChapter
 
 def fit_with_bootstrap(lengths: np.ndarray, per_window: np.ndarray, n_boot: int = 200,
                        seed: int = 0) -> tuple[PowerLawFit, np.ndarray]:
@@ -188,69 +186,7 @@ def _differ(a: tuple, b: tuple) -> float:
     return (a[0] - b[0]) / math.hypot(a[1], b[1])
 
 
-def check_model_name(value: object, allow_empty: bool = False) -> str:
-    """A scoring model name that is here (packaged, a local folder or in the local Hugging Face cache); a Rule check."""
-    from .lm import available
-
-    if not isinstance(value, str) or (value == "" and not allow_empty) or (value and not available(value)):
-        raise ValueError
-    return value
-
-
-MODEL_RULE = "a packaged model ('smollm2-135m', 'gemma3-270m'), a local folder or a Hugging Face id in the local cache"
-
-
-POWERS_OF_TWO = tuple(2**k for k in range(3, 15))
-
-
-@dataclass(frozen=True)
-class HilbergChapter:
-    """Parameters of chapter 01 (book/01_hilberg.ipynb)."""
-
-    model: str = param("smollm2-135m", Rule(check_model_name, MODEL_RULE, "the scoring model"))
-    second_model: str = param("gemma3-270m", Rule(lambda v: check_model_name(v, True), MODEL_RULE + ", or '' to skip",
-                                                   "a second model, direct estimate only"))
-    corpus: str = param("books", one_of(CORPORA, "corpus of the main measurement"))
-    second_corpus: str = param("wiki", one_of(("", *CORPORA), "a second corpus, or '' to skip"))
-    n_docs: int = param(24, between(2, 10**6, "windows of the main measurement, one per document"))
-    second_n_docs: int = param(16, between(2, 10**6, "windows for the second model and the second corpus"))
-    max_len: int = param(2048, one_of(POWERS_OF_TWO, "largest block length L in tokens"))
-    ratios: tuple = param(RATIOS, subset_of(RATIOS, "split ratios L/ell"))
-    other_ratios_max_len: int = param(512, one_of(POWERS_OF_TWO, "largest L of the ratios other than the smallest"))
-    second_max_len: int = param(256, one_of(POWERS_OF_TWO, "largest L of the second model and the second corpus"))
-    start_cost_len: int = param(256, one_of(POWERS_OF_TWO, "tokens scored per window of the other window start"))
-    k_pairings: int = param(1, between(1, 64, "vCLUB: random pairings of X and Y averaged"))
-    backend: str = param("transformers", one_of(("transformers", "vllm"), "scoring backend"))
-    tensor_parallel: int = param(1, between(1, 64, "GPUs per model with vllm"))
-    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the model runs"))
-    dtype: str = param("float32", one_of(("float32", "bfloat16", "float16"), "weights and activations"))
-    n_boot: int = param(200, between(0, 100000, "bootstrap resamples of the windows for A and beta"))
-    seed: int = param(0, between(0, 2**32 - 1, "seed of the windows and the vCLUB pairings"))
-    window_start: str = param("sentence", one_of(WINDOW_STARTS, "where windows start (the paper: at a sentence)"))
-
-    def check(self) -> None:
-        import importlib.util
-
-        if self.backend == "vllm" and importlib.util.find_spec("vllm") is None:
-            raise ValueError("backend = 'vllm' needs the package vllm (pip install -r requirements-gpu.txt on a GPU machine)")
-        if self.max_len < MIN_ELL * min(self.ratios):
-            raise ValueError(f"max_len = {self.max_len} leaves no split for ratios {self.ratios}")
-
-    def scorer(self, name: str):
-        """The scorer of model ``name`` with this chapter's backend, device and dtype."""
-        from .lm import make_scorer
-
-        options = {"tensor_parallel_size": self.tensor_parallel} if self.backend == "vllm" else {}
-        return make_scorer(name, self.backend, self.resolved_device, self.dtype, **options)
-
-    @property
-    def resolved_device(self) -> str:
-        from .models import resolve_device  # torch only when a model is scored
-
-        return resolve_device(self.device).type
-
-
-def chapter_claims(cfg: "HilbergChapter", main: Measurement, models: dict[str, Measurement],
+def chapter_claims(cfg: HilbergChapter, main: Measurement, models: dict[str, Measurement],
                    corpora: dict[str, Measurement]) -> list:
     """The claims table of chapter 01: each `holds` is a test on the measured exponents (2 bootstrap sd).
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import paircount
-from .corpus import CORPORA
 from .entropy import (
     count_histogram,
     grassberger_entropy_from_histogram,
@@ -30,13 +29,6 @@ from .entropy import (
 )
 from .fit import PowerLawFit, fit_power_law_weighted, fit_power_law_with_offset
 from .paircount import mi_stderr  # noqa: F401  (l2m.twopoint.mi_stderr, as before)
-from .params import Rule, between, one_of, param, subset_of
-
-
-def _nonempty_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError
-    return value
 
 DEFAULT_DISTANCES = tuple(2**k for k in range(13))  # 1, 2, 4, ..., 4096 as in the paper
 
@@ -387,38 +379,6 @@ def repeated_token_documents(vocab: int, n_docs: int, length: int, seed: int = 0
     symbols = np.random.default_rng(seed).integers(0, vocab, n_docs)
     documents = np.repeat(symbols[:, None], length, axis=1).astype(np.uint32)
     return documents, np.arange(n_docs + 1, dtype=np.int64) * length
-
-
-DISTANCE_CHOICES = tuple(2**k for k in range(1, 15))  # largest distance: 2 .. 16384
-
-
-@dataclass(frozen=True)
-class TwoPointChapter:
-    """Parameters of chapter 02 (book/02_twopoint.ipynb)."""
-
-    corpora: tuple = param(("books", "wiki"), subset_of(CORPORA,
-                                                        "corpora to measure; pg19 and wikipedia need internet"))
-    tokenizer: str = param("smollm2-135m", Rule(_nonempty_name, "a packaged tokenizer name or a local path"))
-    max_distance: int = param(4096, one_of(DISTANCE_CHOICES, "largest distance d; d runs over powers of 2"))
-    max_tokens: int = param(0, between(0, 10**10, "tokens kept per corpus, a prefix of every document; 0 keeps all"))
-    top_k: int = param(63, between(1, 4095, "size of the coarse alphabet: the top_k tokens plus one other class"))
-    n_boot: int = param(10, between(0, 1000, "bootstrap replicates over documents for alpha"))
-    n_shuffle: int = param(4, between(2, 100, "corpus-wide shuffles averaged into the bias baseline"))
-    seed: int = param(0, between(0, 2**32 - 1, "seed of the shuffle baselines and the bootstrap"))
-    memory_gb: float = param(2.0, between(0.05, 1024, "memory budget of the pair counting, GB (spills to disk past it)",
-                                          integer=False))
-    alpha_tolerance: float = param(0.15, between(0, 2, "claims: |alpha - paper| allowed beyond 2 bootstrap sd",
-                                                  integer=False))
-    min_r_squared: float = param(0.9, between(0, 1, "claims: weighted R² a power law must reach", integer=False))
-
-    @property
-    def distances(self) -> tuple[int, ...]:
-        return tuple(2**k for k in range(self.max_distance.bit_length()))
-
-    @property
-    def memory_budget(self) -> int:
-        """The budget in bytes, as :func:`measure` takes it."""
-        return int(self.memory_gb * 2**30)
 
 
 PAPER_COUNTERPART = {"books": "pg19", "pg19": "pg19", "wiki": "wikipedia", "wikipedia": "wikipedia"}  # l2m.paper.TWO_POINT key

@@ -1,0 +1,215 @@
+"""The chapters' parameters: one frozen config class per chapter notebook, validated from its papermill cell.
+
+Each chapter's second cell reads ``cfg = validate(chapters.<Name>Chapter, **parameters)`` (:func:`l2m.params.validate`):
+every field's rule names the valid choices in one line, ``check()`` the combinations. The config then goes to the
+module that computes the chapter (its results are cached under the config's values), so the path
+*parameters cell → validate → config → cached result* starts here:
+
+    01 Hilberg      HilbergChapter   → l2m.bipartite.measure, l2m.hilberg (fits, claims)
+    02 two-point    TwoPointChapter  → l2m.twopoint.measure
+    03 Gaussian     GaussianChapter  → l2m.gaussian.chapter_scans
+    04 training     l2m.config.TrainConfig (also the training runs' own config) → l2m.runs
+    05 L2M          L2MChapter       → l2m.sweep, l2m.condition, l2m.binding
+
+The defaults equal each notebook's parameters cell (tests/test_chapter_parameters.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import models, sweep
+from .corpus import CORPORA
+from .gaussian import FAMILIES, MAX_LAYERS
+from .params import Rule, between, one_of, param, subset_of
+from .passes import MIN_ELL, RATIOS, WINDOW_STARTS
+
+
+def _nonempty_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value
+
+
+def check_model_name(value: object, allow_empty: bool = False) -> str:
+    """A scoring model name that is here (packaged, a local folder or in the local Hugging Face cache); a Rule check."""
+    from .lm import available
+
+    if not isinstance(value, str) or (value == "" and not allow_empty) or (value and not available(value)):
+        raise ValueError
+    return value
+
+
+MODEL_RULE = "a packaged model ('smollm2-135m', 'gemma3-270m'), a local folder or a Hugging Face id in the local cache"
+
+
+POWERS_OF_TWO = tuple(2**k for k in range(3, 15))
+
+
+@dataclass(frozen=True)
+
+
+class HilbergChapter:
+    """Parameters of chapter 01 (book/01_hilberg.ipynb)."""
+
+    model: str = param("smollm2-135m", Rule(check_model_name, MODEL_RULE, "the scoring model"))
+    second_model: str = param("gemma3-270m", Rule(lambda v: check_model_name(v, True), MODEL_RULE + ", or '' to skip",
+                                                   "a second model, direct estimate only"))
+    corpus: str = param("books", one_of(CORPORA, "corpus of the main measurement"))
+    second_corpus: str = param("wiki", one_of(("", *CORPORA), "a second corpus, or '' to skip"))
+    n_docs: int = param(24, between(2, 10**6, "windows of the main measurement, one per document"))
+    second_n_docs: int = param(16, between(2, 10**6, "windows for the second model and the second corpus"))
+    max_len: int = param(2048, one_of(POWERS_OF_TWO, "largest block length L in tokens"))
+    ratios: tuple = param(RATIOS, subset_of(RATIOS, "split ratios L/ell"))
+    other_ratios_max_len: int = param(512, one_of(POWERS_OF_TWO, "largest L of the ratios other than the smallest"))
+    second_max_len: int = param(256, one_of(POWERS_OF_TWO, "largest L of the second model and the second corpus"))
+    start_cost_len: int = param(256, one_of(POWERS_OF_TWO, "tokens scored per window of the other window start"))
+    k_pairings: int = param(1, between(1, 64, "vCLUB: random pairings of X and Y averaged"))
+    backend: str = param("transformers", one_of(("transformers", "vllm"), "scoring backend"))
+    tensor_parallel: int = param(1, between(1, 64, "GPUs per model with vllm"))
+    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the model runs"))
+    dtype: str = param("float32", one_of(("float32", "bfloat16", "float16"), "weights and activations"))
+    n_boot: int = param(200, between(0, 100000, "bootstrap resamples of the windows for A and beta"))
+    seed: int = param(0, between(0, 2**32 - 1, "seed of the windows and the vCLUB pairings"))
+    window_start: str = param("sentence", one_of(WINDOW_STARTS, "where windows start (the paper: at a sentence)"))
+
+    def check(self) -> None:
+        import importlib.util
+
+        if self.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ValueError("backend = 'vllm' needs the package vllm (pip install -r requirements-gpu.txt on a GPU machine)")
+        if self.max_len < MIN_ELL * min(self.ratios):
+            raise ValueError(f"max_len = {self.max_len} leaves no split for ratios {self.ratios}")
+
+    def scorer(self, name: str):
+        """The scorer of model ``name`` with this chapter's backend, device and dtype."""
+        from .lm import make_scorer
+
+        options = {"tensor_parallel_size": self.tensor_parallel} if self.backend == "vllm" else {}
+        return make_scorer(name, self.backend, self.resolved_device, self.dtype, **options)
+
+    @property
+    def resolved_device(self) -> str:
+        from .models import resolve_device  # torch only when a model is scored
+
+        return resolve_device(self.device).type
+
+
+DISTANCE_CHOICES = tuple(2**k for k in range(1, 15))  # largest distance: 2 .. 16384
+
+
+@dataclass(frozen=True)
+
+
+class TwoPointChapter:
+    """Parameters of chapter 02 (book/02_twopoint.ipynb)."""
+
+    corpora: tuple = param(("books", "wiki"), subset_of(CORPORA,
+                                                        "corpora to measure; pg19 and wikipedia need internet"))
+    tokenizer: str = param("smollm2-135m", Rule(_nonempty_name, "a packaged tokenizer name or a local path"))
+    max_distance: int = param(4096, one_of(DISTANCE_CHOICES, "largest distance d; d runs over powers of 2"))
+    max_tokens: int = param(0, between(0, 10**10, "tokens kept per corpus, a prefix of every document; 0 keeps all"))
+    top_k: int = param(63, between(1, 4095, "size of the coarse alphabet: the top_k tokens plus one other class"))
+    n_boot: int = param(10, between(0, 1000, "bootstrap replicates over documents for alpha"))
+    n_shuffle: int = param(4, between(2, 100, "corpus-wide shuffles averaged into the bias baseline"))
+    seed: int = param(0, between(0, 2**32 - 1, "seed of the shuffle baselines and the bootstrap"))
+    memory_gb: float = param(2.0, between(0.05, 1024, "memory budget of the pair counting, GB (spills to disk past it)",
+                                          integer=False))
+    alpha_tolerance: float = param(0.15, between(0, 2, "claims: |alpha - paper| allowed beyond 2 bootstrap sd",
+                                                  integer=False))
+    min_r_squared: float = param(0.9, between(0, 1, "claims: weighted R² a power law must reach", integer=False))
+
+    @property
+    def distances(self) -> tuple[int, ...]:
+        return tuple(2**k for k in range(self.max_distance.bit_length()))
+
+    @property
+    def memory_budget(self) -> int:
+        """The budget in bytes, as :func:`measure` takes it."""
+        return int(self.memory_gb * 2**30)
+
+
+@dataclass(frozen=True)
+
+
+class GaussianChapter:
+    """Parameters of chapter 03 (book/03_gaussian.ipynb)."""
+
+    layers: int = param(6, between(1, MAX_LAYERS, "largest layer l of the scans; L = 4**l tokens"))
+    split_layers: int = param(5, between(1, MAX_LAYERS, "layer of the I_BP-against-split figure"))
+    heatmap_layers: int = param(3, between(1, 4, "layer of the correlation heatmap; L = 4**l"))
+    family: str = param("power", one_of(FAMILIES, "family of the heatmap and the sampler check"))
+    channels: int = param(64, between(1, 1024, "stacked independent channels per token"))
+    batch: int = param(4, between(1, 4096, "sequences drawn in the sampler check"))
+    seed: int = param(0, between(0, 2**32 - 1, "seed of the sampler check"))
+
+
+# The default grid (chapter 05): a state scan at L = 64 and fixed against grown state over L = 16, 64, 256,
+# 2 channels. Small SSM states come from a two-layer Mamba of width 32 whose SSM is narrowed by a fractional
+# expand (d_inner = expand · d_model) with d_conv 2: its state n_layer · d_inner · (d_state + d_conv − 1) goes
+# from 7 numbers up, while the per-token layers keep their width. swa sees the last window tokens (one layer).
+
+
+SMALL_MAMBA = {"arch": "mamba", "n_layer": 2, "d_model": 32, "d_conv": 2, "d_state": 2, "steps": 2000}
+
+
+DEFAULT_GRID = (
+    SMALL_MAMBA | {"layers": 3, "expand": [1 / 32, 1 / 8, 1 / 4, 1 / 2, 2]},
+    {"arch": ["mamba", "mamba2"], "layers": 3},
+    {"arch": "mamba2", "layers": 3, "n_layer": 1, "d_model": 4, "expand": 1, "d_conv": 2, "d_state": 2},
+    {"arch": "swa", "layers": 3, "n_layer": 1, "window": [2, 4, 16]},
+    SMALL_MAMBA | {"layers": [2, 3, 4], "expand": 1 / 16, "series": "fixed state"},
+    SMALL_MAMBA | {"layers": [2, 3, 4], "expand": 1 / 16, "grow": "d_state", "series": "state grown like L^β"},
+    {"arch": "gpt2", "layers": [2, 4], "series": "gpt2"},
+    {"arch": "gpt2", "layers": 3, "steps": 3000, "series": "gpt2"},
+)
+
+
+@dataclass(frozen=True)
+
+
+class L2MChapter:
+    """Parameters of chapter 05 (book/05_l2m.ipynb)."""
+
+    # the rule checks the shape; check() names the first bad entry or key (validate keeps its message)
+    grid: tuple = param(DEFAULT_GRID, Rule(sweep.grid_shape, "a non-empty list of dicts of chapter-04 parameters, each "
+                                                        "value a value or a list of values", "the runs of the sweep"))
+    size: str = param("tiny", one_of(models.SIZE_NAMES, "model size of every run unless its grid entry says"))
+    channels: int = param(2, between(1, 1024, "Gaussian channels per token"))
+    steps: int = param(1000, between(1, 10**8, "optimiser steps of every run unless its entry says"))
+    batch: int = param(0, between(0, 1 << 20, "sequences per step of every run unless its entry says; 0 means "
+                                              "tokens_per_step / L"))
+    tokens_per_step: int = param(2048, between(0, 1 << 24, "tokens per step where batch is 0"))
+    lr: float = param(1e-2, between(1e-8, 1.0, "peak learning rate", integer=False))
+    warmup: int = param(100, between(0, 10**8, "warm-up steps"))
+    eval_sequences: int = param(128, between(1, 10**7, "held-out sequences of the per-position evaluation"))
+    seed: int = param(0, between(0, 2**31 - 1, "seed of the weights, the batches and the captured-MI samples"))
+    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the runs train"))
+    dtype: str = param("float32", one_of(("float32", "bfloat16"), "training precision"))
+    workers: int = param(2, between(1, 256, "runs trained at once, each on cpu_count / workers threads or its own GPU"))
+    captured_sequences: int = param(256, between(2, 10**7, "sequences of the captured-MI measurement"))
+    scan_layers: int = param(3, between(1, MAX_LAYERS, "the state scan's length L = 4**scan_layers"))
+    text_model: str = param("smollm2-135m", Rule(lambda v: check_model_name(v, allow_empty=True),
+                                                 MODEL_RULE + ", or '' to skip",
+                                                 "scoring model of the text bipartite-MI fit"))
+    text_corpus: str = param("books", one_of(CORPORA, "corpus of the text bipartite-MI fit"))
+    text_n_docs: int = param(24, between(2, 10**6, "windows of the text fit (chapter 01's n_docs reuses its scores)"))
+    text_max_len: int = param(2048, one_of(tuple(2**k for k in range(3, 15)), "largest L of the text fit"))
+    text_k_pairings: int = param(1, between(1, 64, "vCLUB pairings of the text fit"))
+    text_other_ratios_max_len: int = param(512, one_of(tuple(2**k for k in range(3, 15)),
+                                                       "largest L of the text fit's other ratios (as chapter 01)"))
+
+    @property
+    def shared(self) -> dict:
+        """Chapter-04 parameters every run shares unless its grid entry says otherwise."""
+        return {k: getattr(self, k) for k in sweep.SHARED if k != "batch" or self.batch}
+
+    def points(self) -> list[dict]:
+        return sweep.expand(self.grid, self.shared, self.tokens_per_step)
+
+    def series(self) -> dict[str, tuple[str, ...]]:
+        """Run folder name → the series (grid entries' ``series``) the run belongs to."""
+        points, names = sweep.expand_series(self.grid, self.shared, self.tokens_per_step)
+        return {sweep.run_folder(p).name: n for p, n in zip(points, names, strict=True) if n}
+
+    def check(self) -> None:
+        self.points()  # every run of the grid must be a valid chapter-04 run (the error names the entry)
