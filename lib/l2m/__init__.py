@@ -38,6 +38,7 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
 
     the book                  what every chapter uses
       params     validate a chapter's parameters into a frozen config; BookError, the errors shown as one line
+      chapters   the five chapters' parameter classes (04's is config.TrainConfig)       params → chapters
       cache      load-or-compute, keyed by parameters and code, written atomically
       paper      every number quoted from the paper;  claims: the claims table ending each chapter
       plots      every figure, with the book's one look
