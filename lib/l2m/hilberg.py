@@ -222,7 +222,7 @@ def chapter_claims(cfg: HilbergChapter, main: Measurement, models: dict[str, Mea
     ]
     others = [p.length for p in main.plan.points if p.ratio != ratio]  # the other ratios stop at their own max_len
     shared = (0, max(others) if others else spans["all"][1])
-    by_ratio = {r: beta(main, "vclub", shared) for r in cfg.ratios}
+    by_ratio = {r: exponent(main, "vclub", r, cfg.n_boot, cfg.seed, shared) for r in cfg.ratios}
     if len(by_ratio) > 1:
         spread = max(abs(_differ(a, b)) for a in by_ratio.values() for b in by_ratio.values() if a is not b)
         rows.append(Claim("the split ratios L/ℓ give the same exponent (vCLUB)", "one β for r = 2, 3, 4",
