@@ -55,12 +55,12 @@ def bare_forward(scorer, sequences) -> None:
             scorer.model(input_ids=ids, attention_mask=mask).logits.sum().item()
 
 
-def bench_real_plan(scorer, max_len: int, windows: int, repeats: int) -> None:
+def bench_real_plan(scorer, max_len: int, windows: int, repeats: int, pairings: int) -> None:
     from l2m import bipartite, chapters, lm, passes
 
     cfg = chapters.HilbergChapter()
     found, _ = bipartite.corpus_windows(scorer, "books", windows, max_len, 0, "random")
-    plan = passes.make_plan(found, passes.plan_points(max_len, cfg.ratios, cfg.other_ratios_max_len), 2, 0)
+    plan = passes.make_plan(found, passes.plan_points(max_len, cfg.ratios, cfg.other_ratios_max_len), pairings, 0)
     tokens = plan.forward_tokens_without_reuse
     long = [found[0, :max_len]]
     timings: dict[str, list[float]] = {"scorer": [], "bare": [], "long": []}
@@ -78,7 +78,7 @@ def bench_real_plan(scorer, max_len: int, windows: int, repeats: int) -> None:
     ours, bare = statistics.median(timings["scorer"]), statistics.median(timings["bare"])
     ceiling = (max_len + 1) / statistics.median(timings["long"])
     ratios = [b / s for s, b in zip(timings["scorer"], timings["bare"])]
-    print(f"[real plan] L = {max_len}, {windows} windows, {len(plan.sequences)} passes, {tokens:,} tokens "
+    print(f"[real plan] L = {max_len}, {windows} windows, K = {pairings}, {len(plan.sequences)} passes, {tokens:,} tokens "
           f"({plan.forward_tokens:,} computed): scorer {tokens / ours:.0f} tok/s, bare forward {tokens / bare:.0f} tok/s "
           f"-> ratio {statistics.median(ratios):.2f} (runs {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.85); "
           f"one {max_len}-token forward {ceiling:.0f} tok/s (scorer at {tokens / ours / ceiling:.2f} of it)")
@@ -105,14 +105,15 @@ if __name__ == "__main__":
     if "--gemma-child" in sys.argv:
         gemma_child()
     else:
+        from l2m import chapters, lm
+
         parser = argparse.ArgumentParser()
         parser.add_argument("--repeats", type=int, default=3)
         parser.add_argument("--windows", type=int, default=2, help="windows of the L = 2048 plan (8x as many at 128)")
+        parser.add_argument("--pairings", type=int, default=chapters.HilbergChapter().k_pairings, help="vCLUB pairings K")
         args = parser.parse_args()
-        from l2m import lm
-
         bench_plan()
         smollm2 = lm.TransformersScorer("smollm2-135m")
-        bench_real_plan(smollm2, 128, 8 * args.windows, args.repeats)
-        bench_real_plan(smollm2, 2048, args.windows, args.repeats)
+        bench_real_plan(smollm2, 128, 8 * args.windows, args.repeats, args.pairings)
+        bench_real_plan(smollm2, 2048, args.windows, args.repeats, args.pairings)
         bench_gemma_memory()

@@ -57,6 +57,13 @@ def test_no_typed_decimal_in_chapter_text(notebook: Path) -> None:
 
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_cell_has_its_own_id(notebook: Path) -> None:
+    # nbformat 4.5 requires cell ids (a missing one is a warning today and an error in later nbformat)
+    ids = [c.get("id") for c in json.loads(notebook.read_text())["cells"]]
+    assert all(ids) and len(ids) == len(set(ids)), f"{notebook.name}: cells without an id, or ids used twice"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_papermill_reads_every_parameter(notebook: Path) -> None:
     # papermill skips a parameter line it cannot parse (an "=" inside its comment, say) with a warning only,
     # and `papermill -p name value` then silently fails to override it

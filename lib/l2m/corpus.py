@@ -2,7 +2,7 @@
 
 The paper measures mutual information on PG19 (books published before 1919) and on Wikipedia.
 Neither can be downloaded here, so the book builds two local stand-ins from the registry
-packages of ``data/sources.yml`` (SPEC §6, fetched by :mod:`l2m.fetch`):
+packages of ``data/sources.yml`` (fetched by :mod:`l2m.fetch`):
 
 - ``books`` (default): pre-1919 books. Austen's six novels; Great Expectations, Twenty Thousand
   Leagues Under the Sea, The War of the Worlds; Moby-Dick; 42 Shakespeare plays and poems;

@@ -191,7 +191,7 @@ def official_forward_tokens(max_len: int, splits: Iterable[int]) -> int:
 
     One full pass (L + 1 tokens with BOS) gives log q(Y|X); each split ℓ adds one spliced pass
     (L + 1, vCLUB) and one marginal pass (L + 1 − ℓ), shared by all ratios: 40,983 tokens at
-    L = 2048, ℓ = 2, 4, …, 1024 (SPEC §7).
+    L = 2048, ℓ = 2, 4, …, 1024 (counted from the released code).
     """
     splits = list(splits)
     return (max_len + 1) * (1 + len(splits)) + sum(max_len + 1 - ell for ell in splits)

