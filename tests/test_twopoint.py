@@ -164,10 +164,10 @@ def test_bootstrap_alpha_spreads_around_the_fit():
 def test_measure_returns_both_baselines(tmp_path, monkeypatch):
     monkeypatch.setenv("L2M_CACHE", str(tmp_path))
     tokens, offsets, exact = twopoint.document_unigram_corpus(n_docs=20, length=4000, vocab=16, seed=3)
-    result = twopoint.measure(tokens, offsets, 16, {"corpus": "synthetic"}, (1, 4, 16), n_boot=2, n_shuffle=3)
+    result = twopoint.measure(tokens, offsets, 16, (1, 4, 16), n_boot=2, n_shuffle=3)
     assert np.allclose(result["shuffled_within"], result["raw"], atol=0.02)
     assert np.all(np.abs(result["shuffled_corpus"]) < 0.1 * exact) and np.all(result["shuffled_corpus_sd"] > 0)
     assert np.allclose(result["corrected"], result["raw"] - result["shuffled_corpus"])
     assert result["boot_alpha"].shape == (2,) and result["boot_alpha_equal"].shape == (2,)
     with pytest.raises(ValueError, match="n_shuffle"):
-        twopoint.measure(tokens, offsets, 16, {"corpus": "synthetic"}, (1,), n_shuffle=1)
+        twopoint.measure(tokens, offsets, 16, (1,), n_shuffle=1)

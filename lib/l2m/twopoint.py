@@ -15,6 +15,7 @@ the layout of :class:`l2m.corpus.TokenArray`.
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -320,7 +321,6 @@ def measure(
     tokens: np.ndarray,
     offsets: np.ndarray,
     vocab_size: int,
-    key: dict,
     distances: tuple[int, ...] | np.ndarray = DEFAULT_DISTANCES,
     n_boot: int = 0,
     seed: int = 0,
@@ -328,10 +328,11 @@ def measure(
     equal_boot: bool = True,
     memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
 ) -> dict[str, np.ndarray]:
-    """Every curve chapter 02 draws for one corpus and alphabet, cached on disk under ``key``.
+    """Every curve chapter 02 draws for one corpus and alphabet, cached on disk.
 
-    ``key`` must identify the tokens (corpus checksum, alphabet, truncation); the distances,
-    seed, bootstrap and shuffle counts and the code of this module, the entropy and the fits join it.
+    The cache key is the sha256 of the token ids and the offsets themselves (whatever alphabet or truncation
+    made them), the vocabulary size, the distances, seed, bootstrap and shuffle counts, and the code of this
+    module, the counting, the entropy and the fits.
     Returns: distances, n_pairs, raw (Grassberger), raw_stderr, plugin, equal (every d subsampled
     to the same pair count), shuffled_within (each document shuffled: bias + between-document MI),
     shuffled_corpus and shuffled_corpus_sd (mean and spread of ``n_shuffle`` corpus-wide shuffles:
@@ -364,8 +365,10 @@ def measure(
                 "corrected": corrected, "corrected_sigma": sigma, "boot_alpha": boot["corrected"],
                 "boot_alpha_equal": boot["equal"] if equal_boot else np.zeros(0)}
 
-    full_key = {**key, "distances": distances.tolist(), "n_boot": n_boot, "seed": seed, "vocab_size": vocab_size,
-                "n_shuffle": n_shuffle, "equal_boot": equal_boot}
+    digest = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()  # 20 MB of ids: ~30 ms
+    full_key = {"tokens": digest(tokens), "token_dtype": str(np.asarray(tokens).dtype),
+                "offsets": digest(np.asarray(offsets, np.int64)), "vocab_size": vocab_size, "distances": distances.tolist(),
+                "n_boot": n_boot, "seed": seed, "n_shuffle": n_shuffle, "equal_boot": equal_boot}
     return cache.load_or_compute("twopoint", full_key, compute, [sys.modules[__name__], paircount, entropy, fit])
 
 
