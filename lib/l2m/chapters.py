@@ -56,11 +56,11 @@ class HilbergChapter:
                                                    "a second model, direct estimate only"))
     corpus: str = param("books", one_of(CORPORA, "corpus of the main measurement"))
     second_corpus: str = param("wiki", one_of(("", *CORPORA), "a second corpus, or '' to skip"))
-    n_docs: int = param(24, between(2, 10**6, "windows of the main measurement, one per document"))
-    second_n_docs: int = param(16, between(2, 10**6, "windows for the second model and the second corpus"))
+    n_docs: int = param(20, between(2, 10**6, "windows of the main measurement, one per document"))
+    second_n_docs: int = param(12, between(2, 10**6, "windows for the second model and the second corpus"))
     max_len: int = param(2048, one_of(POWERS_OF_TWO, "largest block length L in tokens"))
     ratios: tuple = param(RATIOS, subset_of(RATIOS, "split ratios L/ell"))
-    other_ratios_max_len: int = param(512, one_of(POWERS_OF_TWO, "largest L of the ratios other than the smallest"))
+    other_ratios_max_len: int = param(256, one_of(POWERS_OF_TWO, "largest L of the ratios other than the smallest"))
     second_max_len: int = param(256, one_of(POWERS_OF_TWO, "largest L of the second model and the second corpus"))
     start_cost_len: int = param(256, one_of(POWERS_OF_TWO, "tokens scored per window of the other window start"))
     k_pairings: int = param(1, between(1, 64, "vCLUB: random pairings of X and Y averaged"))
@@ -192,10 +192,10 @@ class L2MChapter:
                                                  MODEL_RULE + ", or '' to skip",
                                                  "scoring model of the text bipartite-MI fit"))
     text_corpus: str = param("books", one_of(CORPORA, "corpus of the text bipartite-MI fit"))
-    text_n_docs: int = param(24, between(2, 10**6, "windows of the text fit (chapter 01's n_docs reuses its scores)"))
+    text_n_docs: int = param(20, between(2, 10**6, "windows of the text fit (chapter 01's n_docs reuses its scores)"))
     text_max_len: int = param(2048, one_of(tuple(2**k for k in range(3, 15)), "largest L of the text fit"))
     text_k_pairings: int = param(1, between(1, 64, "vCLUB pairings of the text fit"))
-    text_other_ratios_max_len: int = param(512, one_of(tuple(2**k for k in range(3, 15)),
+    text_other_ratios_max_len: int = param(256, one_of(tuple(2**k for k in range(3, 15)),
                                                        "largest L of the text fit's other ratios (as chapter 01)"))
 
     @property
