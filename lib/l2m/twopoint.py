@@ -73,25 +73,28 @@ def pair_count_histogram(left: np.ndarray, right: np.ndarray, vocab_size: int) -
     return count_histogram(pair_counts(left, right, vocab_size)[1])
 
 
-def table_mi(table: paircount.PairTable | paircount.SpilledPairTable) -> tuple[float, float, float, int]:
-    """(Î_G, stderr, Î_plugin, pairs) of one distance's pair counts (eq. B.15)."""
+def table_mi(table: paircount.PairTable | paircount.SpilledPairTable,
+             with_stderr: bool = True) -> tuple[float, float, float, int]:
+    """(Î_G, stderr, Î_plugin, pairs) of one distance's pair counts (eq. B.15); the stderr (a pass over every
+    distinct pair) is NaN without ``with_stderr``."""
     if table.n_pairs < 2:
         return float("nan"), float("nan"), float("nan"), table.n_pairs
     histograms = [count_histogram(table.left), count_histogram(table.right), table.histogram()]
     hx, hy, hxy = (grassberger_entropy_from_histogram(*h)[0] for h in histograms)
     plugin = [plugin_entropy_from_histogram(*h) for h in histograms]
-    return hx + hy - hxy, table.stderr(), plugin[0] + plugin[1] - plugin[2], table.n_pairs
+    stderr = table.stderr() if with_stderr else float("nan")
+    return hx + hy - hxy, stderr, plugin[0] + plugin[1] - plugin[2], table.n_pairs
 
 
 def two_point_at(
     tokens: np.ndarray, offsets: np.ndarray, d: int, vocab_size: int, span: int | None = None,
-    memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
+    memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET, with_stderr: bool = True,
 ) -> tuple[float, float, float, int]:
     """(Î_G, stderr, Î_plugin, pairs) at one distance (``span``: see :func:`pairs_at`), counted in
     blocks within ``memory_budget`` bytes (:func:`l2m.paircount.count_pairs`)."""
     table = paircount.count_pairs(tokens, offsets, d, vocab_size, span, memory_budget)
     try:
-        return table_mi(table)
+        return table_mi(table, with_stderr)
     finally:
         if isinstance(table, paircount.SpilledPairTable):
             table.close()
@@ -117,6 +120,7 @@ def two_point_mi(
     equal_pairs: bool = False,
     workers: int = 2,
     memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
+    with_stderr: bool = True,
 ) -> TwoPointMI:
     """Two-point MI Î(d) of a corpus for each distance (paper eq. B.15).
 
@@ -125,7 +129,8 @@ def two_point_mi(
     same constant at every d, as the offset fit assumes. The span is the largest distance at
     which at least half of the tokens still start a pair (short documents would otherwise drop
     out entirely); larger distances give NaN. ``memory_budget`` (bytes) is shared by the ``workers``
-    threads; the counts, hence Î, do not depend on it.
+    threads; the counts, hence Î, do not depend on it. Without ``with_stderr`` the standard errors are NaN
+    (curves that only need Î skip a pass over every distinct pair).
     """
     distances = np.asarray(distances, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
@@ -136,7 +141,7 @@ def two_point_mi(
     def one(d: int) -> tuple[float, float, float, int]:
         if span is not None and d > span:
             return float("nan"), float("nan"), float("nan"), 0
-        return two_point_at(tokens, offsets, int(d), vocab_size, span, budget)
+        return two_point_at(tokens, offsets, int(d), vocab_size, span, budget, with_stderr)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         rows = list(pool.map(one, distances))
@@ -349,9 +354,9 @@ def measure(
         raise ValueError("n_shuffle must be at least 2: the baseline's spread is part of every error bar")
 
     def compute() -> dict[str, np.ndarray]:
-        count = lambda toks, equal_pairs=False: two_point_mi(toks, offsets, distances, vocab_size, equal_pairs,
-                                                             memory_budget=memory_budget)
-        raw, equal = count(tokens), count(tokens, True)
+        count = lambda toks, equal_pairs=False, with_stderr=False: two_point_mi(
+            toks, offsets, distances, vocab_size, equal_pairs, memory_budget=memory_budget, with_stderr=with_stderr)
+        raw, equal = count(tokens, with_stderr=True), count(tokens, True)  # only the raw curve's errors are drawn
         within = count(shuffle_within_documents(tokens, offsets, seed))
         draws = np.array([count(shuffle_across_corpus(tokens, offsets, seed + 1 + k)).mi for k in range(n_shuffle)])
         baseline, baseline_sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
