@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 from tqdm import tqdm
 
-from .tokenizer import BATCH_CHARS, CHUNK_CHARS, encode, split_text
+from .tokenizer import BATCH_CHARS, CHUNK_CHARS, write_token_ids
 
 
 def tokenize_rows(rows: Iterable[dict], tok: Any, path: Path, text_column: str = "text", total: int | None = None,
@@ -32,31 +32,10 @@ def tokenize_rows(rows: Iterable[dict], tok: Any, path: Path, text_column: str =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dtype = np.dtype(np.uint16 if len(tok) <= 1 << 16 else np.uint32)
-    counts: list[int] = []
-    pieces: list[str] = []
-    owners: list[int] = []
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out, tqdm(total=total, unit="doc", desc=f"tokenizing {path.stem}") as bar:
-
-        def flush() -> None:
-            for owner, ids in zip(owners, encode(tok, pieces) if pieces else []):
-                out.write(np.asarray(ids, dtype=dtype).tobytes())  # numpy refuses ids that overflow dtype
-                counts[owner] += len(ids)
-            pieces.clear()
-            owners.clear()
-
-        size = 0
-        for row in rows:
-            counts.append(0)
-            for piece in split_text(row[text_column], chunk_chars):
-                pieces.append(piece)
-                owners.append(len(counts) - 1)
-                size += len(piece)
-                if size >= batch_chars:
-                    flush()
-                    size = 0
-            bar.update(1)
-        flush()
+    with open(tmp, "wb") as out:
+        rows = tqdm(rows, total=total, unit="doc", desc=f"tokenizing {path.stem}")
+        counts = write_token_ids((row[text_column] for row in rows), tok, out, dtype, chunk_chars, batch_chars)
     os.replace(tmp, path)
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     tokens = np.asarray(np.memmap(path, dtype=dtype, mode="r")) if offsets[-1] else np.zeros(0, dtype)

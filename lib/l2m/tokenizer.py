@@ -36,7 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -181,6 +181,38 @@ def encode(tok: Any, texts: list[str]) -> list[list[int]]:
     return tok(texts, add_special_tokens=False, split_special_tokens=True, return_attention_mask=False)["input_ids"]
 
 
+def write_token_ids(texts: Iterable[str], tok: Any, out: BinaryIO, dtype: np.dtype, chunk_chars: int = CHUNK_CHARS,
+                    batch_chars: int = BATCH_CHARS, on_batch: Callable[[int], Any] | None = None) -> list[int]:
+    """Append the ids of each text to ``out`` (``dtype``), encoding about ``batch_chars`` characters at a time
+    (texts cut by :func:`split_text`), so one batch of text is held at most; returns each text's token count.
+    ``on_batch`` is called with the characters of each batch encoded (a progress bar's update)."""
+    counts: list[int] = []
+    pieces: list[str] = []
+    owners: list[int] = []
+
+    def flush() -> None:
+        for owner, ids in zip(owners, encode(tok, pieces) if pieces else []):
+            out.write(np.asarray(ids, dtype=dtype).tobytes())  # numpy refuses ids that overflow dtype
+            counts[owner] += len(ids)
+        if on_batch is not None:
+            on_batch(sum(map(len, pieces)))
+        pieces.clear()
+        owners.clear()
+
+    size = 0
+    for text in texts:
+        counts.append(0)
+        for piece in split_text(text, chunk_chars):
+            pieces.append(piece)
+            owners.append(len(counts) - 1)
+            size += len(piece)
+            if size >= batch_chars:
+                flush()
+                size = 0
+    flush()
+    return counts
+
+
 @dataclass(frozen=True, eq=False)
 class TokenArray:
     """The tokens of a corpus: ``tokens[offsets[i]:offsets[i+1]]`` are those of document i."""
@@ -246,27 +278,10 @@ def tokenize(
     vocab_size = len(tok)  # added tokens included: every id is below it
     dtype = np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
     with cache.atomic_directory(target) as tmp:
-        counts = np.zeros(len(corpus), dtype=np.int64)
         with open(tmp / "tokens.bin", "wb") as out, tqdm(total=corpus.n_chars, unit="char", unit_scale=True,
                                                          desc=f"tokenizing {corpus.name} ({tokenizer})") as bar:
-            pieces: list[str] = []
-            owners: list[int] = []
-
-            def flush() -> None:
-                for owner, ids in zip(owners, encode(tok, pieces)):
-                    out.write(np.asarray(ids, dtype=dtype).tobytes())  # numpy refuses ids that overflow dtype
-                    counts[owner] += len(ids)
-                bar.update(sum(map(len, pieces)))
-                pieces.clear()
-                owners.clear()
-
-            for i, (_, text) in enumerate(corpus.texts()):
-                for piece in split_text(text, chunk_chars):
-                    pieces.append(piece)
-                    owners.append(i)
-                    if sum(map(len, pieces)) >= BATCH_CHARS:
-                        flush()
-            flush()
+            counts = write_token_ids((text for _, text in corpus.texts()), tok, out, dtype, chunk_chars,
+                                     on_batch=bar.update)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         np.save(tmp / "offsets.npy", offsets)
         meta = {"tokenizer": tokenizer, "fingerprint": fingerprint, "vocab_size": vocab_size, "dtype": dtype.name,
