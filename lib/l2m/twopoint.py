@@ -29,7 +29,6 @@ from .entropy import (
     plugin_entropy_from_histogram,
 )
 from .fit import PowerLawFit, fit_power_law_weighted, fit_power_law_with_offset
-from .paircount import mi_stderr  # noqa: F401  (l2m.twopoint.mi_stderr, as before)
 
 DEFAULT_DISTANCES = tuple(2**k for k in range(13))  # 1, 2, 4, ..., 4096 as in the paper
 
@@ -40,7 +39,7 @@ class TwoPointMI:
 
     distances: np.ndarray
     mi: np.ndarray  # Grassberger estimate
-    stderr: np.ndarray  # first-order (delta-method) sampling standard error of Î, see :func:`mi_stderr`
+    stderr: np.ndarray  # first-order (delta-method) sampling standard error of Î, see :func:`l2m.paircount.mi_stderr`
     mi_plugin: np.ndarray  # naive plug-in estimate, for the bias comparison
     n_pairs: np.ndarray
 
