@@ -47,3 +47,14 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     cache.atomic_write_bytes(target, b"old")
     cache.atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new" and [p.name for p in target.parent.iterdir()] == ["f.bin"]
+
+
+def test_scratch_array_in_memory_or_mapped_and_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    small = cache.scratch_array(100, np.uint16, in_memory_bytes=200)
+    assert not isinstance(small.base, np.memmap) and not (tmp_path / "scratch").exists()
+    big = cache.scratch_array(1000, np.uint32, in_memory_bytes=200)  # 4000 bytes > 200: on disk
+    assert isinstance(big.base, np.memmap) and big.shape == (1000,) and big.dtype == np.uint32
+    big[:] = np.arange(1000)
+    assert int(big.sum()) == 999 * 1000 // 2
+    assert list((tmp_path / "scratch").iterdir()) == []  # unlinked at once: the space goes with the array

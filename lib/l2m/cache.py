@@ -51,6 +51,27 @@ def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def scratch_array(n: int, dtype: np.dtype | type, in_memory_bytes: int) -> np.ndarray:
+    """An uninitialised array of ``n`` items: in memory up to ``in_memory_bytes``, else a memory map on disk.
+
+    The map's file, under ``<cache>/scratch/``, is unlinked as soon as it is mapped, so its disk space
+    returns when the array is dropped, even after an interruption (a corpus-sized shuffle at the
+    paper's scale, chapter 02, is several GB: it must not live in memory nor outlive its run).
+    """
+    dtype = np.dtype(dtype)
+    if n * dtype.itemsize <= in_memory_bytes or n == 0:
+        return np.empty(n, dtype)
+    folder = cache_dir() / "scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=folder, suffix=".bin")
+    try:
+        os.ftruncate(fd, n * dtype.itemsize)
+        return np.asarray(np.memmap(name, dtype=dtype, mode="r+", shape=(n,)))  # the ndarray keeps the map alive
+    finally:
+        os.close(fd)
+        os.unlink(name)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
