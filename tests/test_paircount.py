@@ -106,7 +106,7 @@ def test_reweighted_groups_equal_a_recount_of_the_resampled_corpus(max_groups):
     assert groups[0] == 0 and groups[-1] == len(LENGTHS) and len(groups) - 1 <= max_groups
     weights = twopoint.bootstrap_weights(len(groups) - 1, 3, np.random.default_rng(0))
     for d, span in ((1, None), (16, None), (4, 64)):
-        counts = paircount.GroupCounts.build(tokens, offsets, groups, d, 300, span)
+        counts = paircount.group_counts(tokens, offsets, groups, d, 300, span)
         whole = paircount.count_pairs(tokens, offsets, d, 300, span)
         assert np.array_equal(counts.table().codes, whole.codes) and np.array_equal(counts.table().counts, whole.counts)
         for w in weights:
@@ -117,3 +117,40 @@ def test_reweighted_groups_equal_a_recount_of_the_resampled_corpus(max_groups):
             assert as_counter(counts.table(w), 300) == counter_pairs(sample, sample_offsets, d, span)
             recount = twopoint.table_mi(paircount.count_pairs(sample, sample_offsets, d, 300, span))
             assert twopoint.table_mi(counts.table(w)) == recount  # the same Î, stderr, plug-in and pairs
+
+
+def test_spilled_group_counts_equal_the_in_memory_ones(tmp_path, monkeypatch):
+    pytest.importorskip("duckdb")
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    tokens, offsets = zipf_documents(LENGTHS, 300, seed=6)
+    groups = paircount.document_groups(offsets, 100)
+    weights = twopoint.bootstrap_weights(len(groups) - 1, 3, np.random.default_rng(1))
+    for d, span in ((1, None), (16, None), (4, 64)):
+        in_memory = paircount.group_counts(tokens, offsets, groups, d, 300, span)
+        with monkeypatch.context() as patch:  # ~2000 entries fit the budget, ~3000 are made: the first groups move over
+            patch.setattr(paircount, "BYTES_PER_GROUP_ENTRY", paircount.DEFAULT_MEMORY_BUDGET // 2000)
+            spilled = paircount.group_counts(tokens, offsets, groups, d, 300, span)
+        assert isinstance(in_memory, paircount.GroupCounts) and isinstance(spilled, paircount.SpilledGroupCounts)
+        try:
+            for w in [None, *weights]:
+                expected, table = in_memory.table(w), spilled.table(w)
+                assert np.array_equal(table.left, expected.left) and np.array_equal(table.right, expected.right)
+                assert [a.tolist() for a in table.histogram()] == [a.tolist() for a in expected.histogram()]
+                assert twopoint.table_mi(table, with_stderr=False)[0] == twopoint.table_mi(expected, with_stderr=False)[0]
+                assert table.stderr() == pytest.approx(expected.stderr(), rel=1e-12)
+                table.close()
+        finally:
+            spilled.close()
+    assert list((tmp_path / "scratch").iterdir()) == []  # every database went with its close()
+
+
+def test_bootstrap_does_not_depend_on_where_the_group_counts_live(monkeypatch, tmp_path):
+    pytest.importorskip("duckdb")
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    tokens, offsets = zipf_documents(LENGTHS * 3, 200, seed=7)
+    args = dict(distances=(1, 2, 4, 8, 16), n_boot=3, vocab_size=200, n_shuffle=2)
+    in_memory = twopoint.bootstrap_alpha(tokens, offsets, **args)
+    monkeypatch.setattr(paircount, "BYTES_PER_GROUP_ENTRY", 10**6)  # every distance's group counts spill to DuckDB
+    spilled = twopoint.bootstrap_alpha(tokens, offsets, **args)
+    assert np.array_equal(in_memory["corrected"], spilled["corrected"])
+    assert np.array_equal(in_memory["equal"], spilled["equal"], equal_nan=True)

@@ -1,4 +1,5 @@
 """Two-point MI on data with known answers, the offset fit, and the shuffle baseline."""
+import collections
 import math
 
 import numpy as np
@@ -171,3 +172,24 @@ def test_measure_returns_both_baselines(tmp_path, monkeypatch):
     assert result["boot_alpha"].shape == (2,) and result["boot_alpha_equal"].shape == (2,)
     with pytest.raises(ValueError, match="n_shuffle"):
         twopoint.measure(tokens, offsets, 16, (1,), n_shuffle=1)
+
+
+def test_shuffles_within_the_budget_equal_the_in_memory_ones_or_stay_uniform(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    tokens = np.random.default_rng(0).integers(0, 500, 10_000).astype(np.uint16)
+    offsets = np.array([0, 10, 3000, 3001, 9000, 10_000])
+    # within documents: the same draws whether the copy is in memory or a memory map
+    in_memory = twopoint.shuffle_within_documents(tokens, offsets, seed=3)
+    mapped = twopoint.shuffle_within_documents(tokens, offsets, seed=3, memory_budget=1000)
+    assert isinstance(mapped.base, np.memmap) and np.array_equal(mapped, in_memory)
+    # across the corpus: one permutation while it fits (as before), buckets past it, still a permutation
+    assert np.array_equal(twopoint.shuffle_across_corpus(tokens, offsets, seed=3), np.random.default_rng(3).permutation(tokens))
+    bucketed = twopoint.shuffle_across_corpus(tokens, offsets, seed=3, memory_budget=15_000)  # 10 k × 10 B: 14 buckets
+    assert isinstance(bucketed.base, np.memmap) and np.array_equal(np.sort(bucketed), np.sort(tokens))
+    assert not np.array_equal(bucketed, tokens)
+    # uniform over all 4! orders of four tokens dealt into two buckets (4 × 9 bytes: twice 40 // 2)
+    seen = collections.Counter(tuple(twopoint.shuffle_across_corpus(np.arange(4, dtype=np.uint8), None, seed, memory_budget=40))
+                               for seed in range(4800))
+    assert len(seen) == 24
+    chi2 = sum((n - 200) ** 2 / 200 for n in seen.values())
+    assert chi2 < 49.7  # χ² with 23 degrees of freedom, p = 0.001; a biased dealer (e.g. no block permutation) fails

@@ -51,6 +51,13 @@ def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def scratch_dir() -> Path:
+    """``<cache>/scratch/``: temporary files too large for memory (memory maps, DuckDB spills), created on demand."""
+    folder = cache_dir() / "scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def scratch_array(n: int, dtype: np.dtype | type, in_memory_bytes: int) -> np.ndarray:
     """An uninitialised array of ``n`` items: in memory up to ``in_memory_bytes``, else a memory map on disk.
 
@@ -61,9 +68,7 @@ def scratch_array(n: int, dtype: np.dtype | type, in_memory_bytes: int) -> np.nd
     dtype = np.dtype(dtype)
     if n * dtype.itemsize <= in_memory_bytes or n == 0:
         return np.empty(n, dtype)
-    folder = cache_dir() / "scratch"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=folder, suffix=".bin")
+    fd, name = tempfile.mkstemp(dir=scratch_dir(), suffix=".bin")
     try:
         os.ftruncate(fd, n * dtype.itemsize)
         return np.asarray(np.memmap(name, dtype=dtype, mode="r+", shape=(n,)))  # the ndarray keeps the map alive

@@ -22,10 +22,11 @@ Why numpy first and DuckDB only to spill, measured on 2 cores (40M Zipf pair cod
 the tables that no longer fit. Either way the histogram is the same integers, so Î(d) is exactly
 the in-memory one; the spilled standard error differs in the last bits (summation order).
 
-:class:`GroupCounts` keeps the counts of each group of whole documents at one distance, so a
-bootstrap over documents reweights groups (a merge: one weighted ``bincount``) instead of
-recounting the resampled corpus; :meth:`GroupCounts.table` with the bootstrap's weights gives
-exactly the counts of the resampled corpus (tests/test_paircount.py).
+:func:`group_counts` keeps the counts of each group of whole documents at one distance, so a
+bootstrap over documents reweights groups (a merge) instead of recounting the resampled corpus:
+in memory one weighted ``bincount`` (:class:`GroupCounts`); when the (group, pair) entries outgrow the
+budget, in DuckDB (:class:`SpilledGroupCounts`), one weighted GROUP BY out of core. Either gives, with
+the bootstrap's weights, exactly the counts of the resampled corpus (tests/test_paircount.py).
 """
 from __future__ import annotations
 
@@ -33,13 +34,17 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from . import cache
 
 DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes one distance's counting may hold (paper preset: 2 GB)
 DENSE_TABLE_LIMIT = 1 << 22  # V² up to 4M cells: count a block with bincount (32 MB), else sort
 BYTES_PER_PAIR = 32  # peak per pair of a block: its code, the sorted copy, run ends (int64), counts
 BYTES_PER_ENTRY = 48  # per distinct pair kept: code + count, twice while merging, plus the merge order
+BYTES_PER_GROUP_ENTRY = 48  # per (group, distinct pair) of GroupCounts: position + count, the merge, a replicate's copy
 
 
 def code_dtype(vocab_size: int) -> np.dtype:
@@ -157,22 +162,46 @@ class PairTable:
     def stderr(self) -> float:
         return mi_stderr(self.codes, self.counts, self.left, self.right)
 
+    def close(self) -> None:
+        """Nothing to release (the spilled table's ``close`` drops its database): callers close either kind."""
+
+
+def open_duckdb(memory_budget: int, spill_dir: Path | None) -> tuple[Any, tempfile.TemporaryDirectory]:
+    """A DuckDB database in a new temporary folder (under ``spill_dir``, default ``<cache>/scratch``), limited to
+    half the budget in memory; it spills its own hash tables to that folder past it."""
+    import duckdb
+
+    folder = tempfile.TemporaryDirectory(prefix="l2m-pairs-", dir=spill_dir or cache.scratch_dir())
+    con = duckdb.connect(str(Path(folder.name) / "pairs.duckdb"), config={
+        "memory_limit": f"{max(memory_budget // 2**20 // 2, 64)}MB", "temp_directory": folder.name,
+        "preserve_insertion_order": False})
+    return con, folder
+
 
 class SpilledPairTable:
-    """The pair counts of one distance in a DuckDB database on disk; aggregates come back, never the pairs."""
+    """The pair counts of one distance in a DuckDB database on disk; aggregates come back, never the pairs.
 
-    def __init__(self, vocab_size: int, memory_budget: int, spill_dir: Path | None):
-        import duckdb
+    Made by :meth:`create` (blocks appended, merged by one GROUP BY when first read; owns its database)
+    or by :meth:`SpilledGroupCounts.table` (the merged table ``pairs`` of a replicate in the group
+    counts' database, dropped on ``close()``).
+    """
 
-        self.vocab_size = vocab_size
+    def __init__(self, con: Any, vocab_size: int, folder: tempfile.TemporaryDirectory | None = None,
+                 merged: bool = False):
+        self.con, self.vocab_size, self._folder, self._merged = con, vocab_size, folder, merged
         self.left = np.zeros(vocab_size, np.int64)
         self.right = np.zeros(vocab_size, np.int64)
-        self._dir = tempfile.TemporaryDirectory(prefix="l2m-pairs-", dir=spill_dir)
-        self.con = duckdb.connect(str(Path(self._dir.name) / "pairs.duckdb"), config={
-            "memory_limit": f"{max(memory_budget // 2**20 // 2, 64)}MB", "temp_directory": self._dir.name,
-            "preserve_insertion_order": False})
-        self.con.execute("CREATE TABLE blocks (code UBIGINT, n BIGINT)")
-        self._merged = False
+        if merged:  # the marginals of the table ``pairs`` as two SQL aggregates (V rows each)
+            for side, member in ((self.left, f"code // {vocab_size}"), (self.right, f"code % {vocab_size}")):
+                rows = con.execute(f"SELECT ({member})::BIGINT AS t, sum(n)::BIGINT AS n FROM pairs GROUP BY t"
+                                   ).fetchnumpy()
+                side[np.asarray(rows["t"], np.int64)] = np.asarray(rows["n"], np.int64)
+
+    @classmethod
+    def create(cls, vocab_size: int, memory_budget: int, spill_dir: Path | None) -> "SpilledPairTable":
+        con, folder = open_duckdb(memory_budget, spill_dir)
+        con.execute("CREATE TABLE blocks (code UBIGINT, n BIGINT)")
+        return cls(con, vocab_size, folder)
 
     def append(self, codes: np.ndarray, counts: np.ndarray) -> None:
         import pyarrow as pa
@@ -208,15 +237,20 @@ class SpilledPairTable:
             seen = np.flatnonzero(side)
             self.con.register(name, pa.table({"t": seen.astype(np.int64), "l": np.log(side[seen])}))
         v = self.vocab_size
-        s1, s2 = self.con.execute(
+        s1, s2 = self.con.execute(  # fetched to the end (fetchall): the connection is then free for unregister
             f"SELECT sum(n * q), sum(n * q * q) FROM (SELECT n, ln(n) - lx.l - ry.l AS q FROM pairs "
-            f"JOIN lx ON lx.t = (code // {v})::BIGINT JOIN ry ON ry.t = (code % {v})::BIGINT)").fetchone()
+            f"JOIN lx ON lx.t = (code // {v})::BIGINT JOIN ry ON ry.t = (code % {v})::BIGINT)").fetchall()[0]
+        self.con.unregister("lx")
+        self.con.unregister("ry")
         n_total = float(self.n_pairs)
         return math.sqrt(max(s2 / n_total - (s1 / n_total) ** 2, 0.0) / n_total)
 
     def close(self) -> None:
+        if self._folder is None:  # a replicate in a group counts' database: only its table goes
+            self.con.execute("DROP TABLE IF EXISTS pairs")
+            return
         self.con.close()
-        self._dir.cleanup()
+        self._folder.cleanup()
 
 
 def count_pairs(tokens: np.ndarray, offsets: np.ndarray, d: int, vocab_size: int, span: int | None = None,
@@ -250,7 +284,7 @@ def count_pairs(tokens: np.ndarray, offsets: np.ndarray, d: int, vocab_size: int
         if sum(len(c) for c, _ in pending) > max_entries:
             pending = [merge_tables(pending)]
             if len(pending[0][0]) > max_entries // 2:  # the distinct pairs alone fill the budget: spill
-                spilled = SpilledPairTable(vocab_size, memory_budget, spill_dir)
+                spilled = SpilledPairTable.create(vocab_size, memory_budget, spill_dir)
                 spilled.append(*pending.pop())
     if spilled is not None:
         return spilled
@@ -260,11 +294,10 @@ def count_pairs(tokens: np.ndarray, offsets: np.ndarray, d: int, vocab_size: int
 
 @dataclass(frozen=True)
 class GroupCounts:
-    """Pair counts of each group of whole documents at one distance, for a bootstrap that reweights groups.
+    """Pair counts of each group of whole documents at one distance, in memory (:func:`group_counts`).
 
-    A group is documents ``doc_bounds[g]:doc_bounds[g+1]``. Entries ``bounds[g]:bounds[g+1]`` hold
-    group g's distinct pairs as positions in ``codes`` (the corpus's distinct codes) and counts.
-    Held in memory: about 16 bytes per (group, distinct pair) entry.
+    Entries ``bounds[g]:bounds[g+1]`` hold group g's distinct pairs as positions in ``codes`` (the
+    corpus's distinct codes) and counts.
     """
 
     codes: np.ndarray  # (D,) sorted distinct codes of the whole corpus
@@ -274,20 +307,15 @@ class GroupCounts:
     vocab_size: int
 
     @classmethod
-    def build(cls, tokens: np.ndarray, offsets: np.ndarray, doc_bounds: np.ndarray, d: int, vocab_size: int,
-              span: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> "GroupCounts":
-        offsets = np.asarray(offsets, dtype=np.int64)
-        tables = []
-        for g0, g1 in zip(doc_bounds[:-1], doc_bounds[1:]):
-            table = count_pairs(tokens, offsets, d, vocab_size, span, memory_budget, int(offsets[g0]), int(offsets[g1]))
-            if not isinstance(table, PairTable):
-                table.close()
-                raise MemoryError("a document group's distinct pairs outgrow the memory budget: use more groups")
-            tables.append((table.codes, table.counts))
-        codes = merge_tables(tables)[0] if tables else np.zeros(0, code_dtype(vocab_size))
-        entries = np.concatenate([c for c, _ in tables]) if tables else codes
+    def from_tables(cls, tables: list[tuple[np.ndarray, np.ndarray]], vocab_size: int) -> "GroupCounts":
+        """From each group's (codes, counts) table, in group order."""
+        if not tables:
+            empty = np.zeros(0, code_dtype(vocab_size))
+            return cls(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(1, np.int64), vocab_size)
+        codes = merge_tables(tables)[0]
+        entries = np.concatenate([c for c, _ in tables])
         bounds = np.concatenate(([0], np.cumsum([len(c) for c, _ in tables]))).astype(np.int64)
-        counts = np.concatenate([n for _, n in tables]) if tables else np.zeros(0, np.int64)
+        counts = np.concatenate([n for _, n in tables])
         return cls(codes, np.searchsorted(codes, entries), counts, bounds, vocab_size)
 
     @property
@@ -302,6 +330,76 @@ class GroupCounts:
         seen = np.flatnonzero(merged)
         codes, counts = self.codes[seen], merged[seen]
         return PairTable(codes, counts, *marginals(codes, counts, self.vocab_size))
+
+    def close(self) -> None:
+        """Nothing to release (see :class:`SpilledGroupCounts`)."""
+
+
+class SpilledGroupCounts:
+    """:class:`GroupCounts` in a DuckDB table (g, code, n) on disk, for when the entries outgrow the budget.
+
+    A replicate is one weighted GROUP BY over the entries (``sum(n · m_g)`` by code, out of core), its
+    table left in the database (:class:`SpilledPairTable`, closed after use).
+    """
+
+    def __init__(self, vocab_size: int, n_groups: int, memory_budget: int, spill_dir: Path | None):
+        self.vocab_size, self.n_groups = vocab_size, n_groups
+        self.con, self._folder = open_duckdb(memory_budget, spill_dir)
+        self.con.execute("CREATE TABLE entries (g UINTEGER, code UBIGINT, n BIGINT)")
+
+    def append(self, group: int, codes: np.ndarray, counts: np.ndarray) -> None:
+        import pyarrow as pa
+
+        self.con.register("block", pa.table({"code": codes.astype(np.uint64), "n": counts.astype(np.int64)}))
+        self.con.execute(f"INSERT INTO entries SELECT {int(group)}, code, n FROM block")
+        self.con.unregister("block")
+
+    def table(self, weights: np.ndarray | None = None) -> SpilledPairTable:
+        import pyarrow as pa
+
+        weights = np.ones(self.n_groups, np.int64) if weights is None else np.asarray(weights, np.int64)
+        drawn = np.flatnonzero(weights)
+        self.con.register("w", pa.table({"g": drawn.astype(np.uint32), "m": weights[drawn].astype(np.int64)}))
+        self.con.execute("CREATE OR REPLACE TABLE pairs AS "
+                         "SELECT code, sum(n * m)::BIGINT AS n FROM entries JOIN w USING (g) GROUP BY code")
+        self.con.unregister("w")
+        return SpilledPairTable(self.con, self.vocab_size, merged=True)
+
+    def close(self) -> None:
+        self.con.close()
+        self._folder.cleanup()
+
+
+def group_counts(tokens: np.ndarray, offsets: np.ndarray, doc_bounds: np.ndarray, d: int, vocab_size: int,
+                 span: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 spill_dir: Path | None = None) -> GroupCounts | SpilledGroupCounts:
+    """The pair counts at distance d of each group ``doc_bounds[g]:doc_bounds[g+1]`` of whole documents.
+
+    In memory (:class:`GroupCounts`) while the entries fit ``memory_budget`` at
+    :data:`BYTES_PER_GROUP_ENTRY` bytes each; past that every group's table goes to DuckDB
+    (:class:`SpilledGroupCounts`; call ``close()``). Either gives, for bootstrap weights, exactly the
+    counts of the resampled corpus.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    tables: list[tuple[np.ndarray, np.ndarray]] = []
+    entries = 0
+    spilled: SpilledGroupCounts | None = None
+    for g, (g0, g1) in enumerate(zip(doc_bounds[:-1].tolist(), doc_bounds[1:].tolist())):
+        table = count_pairs(tokens, offsets, d, vocab_size, span, memory_budget, int(offsets[g0]), int(offsets[g1]))
+        if not isinstance(table, PairTable):
+            table.close()
+            raise MemoryError("one document group's distinct pairs outgrow the memory budget: use more groups")
+        if spilled is None and (entries + len(table.codes)) * BYTES_PER_GROUP_ENTRY > memory_budget:
+            spilled = SpilledGroupCounts(vocab_size, len(doc_bounds) - 1, memory_budget, spill_dir)
+            for k, kept in enumerate(tables):
+                spilled.append(k, *kept)
+            tables.clear()
+        if spilled is not None:
+            spilled.append(g, table.codes, table.counts)
+        else:
+            tables.append((table.codes, table.counts))
+            entries += len(table.codes)
+    return spilled if spilled is not None else GroupCounts.from_tables(tables, vocab_size)
 
 
 def document_groups(offsets: np.ndarray, max_groups: int) -> np.ndarray:

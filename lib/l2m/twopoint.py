@@ -95,8 +95,7 @@ def two_point_at(
     try:
         return table_mi(table, with_stderr)
     finally:
-        if isinstance(table, paircount.SpilledPairTable):
-            table.close()
+        table.close()
 
 
 def pair_counts_per_distance(offsets: np.ndarray, distances: np.ndarray) -> np.ndarray:
@@ -148,28 +147,65 @@ def two_point_mi(
     return TwoPointMI(distances, mi, stderr, plugin, n_pairs.astype(np.int64))
 
 
-def shuffle_within_documents(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0) -> np.ndarray:
+def shuffle_within_documents(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0,
+                             memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET) -> np.ndarray:
     """A copy with each document's tokens randomly permuted: no sequential dependence left.
 
     Each document keeps its own unigram counts, so two tokens of one document still share
     information about which document they came from: Î(d) of this copy is the estimator's bias
-    *plus* the between-document MI, a constant in d (part of the paper's offset C).
+    *plus* the between-document MI, a constant in d (part of the paper's offset C). The copy is a
+    memory map when it outgrows ``memory_budget`` (:func:`l2m.cache.scratch_array`); one document
+    at a time is permuted in memory.
     """
+    from . import cache
+
     rng = np.random.default_rng(seed)
-    shuffled = np.array(tokens, copy=True)
+    shuffled = cache.scratch_array(len(tokens), np.asarray(tokens).dtype, memory_budget)
+    shuffled[:] = tokens
     for start, end in zip(offsets[:-1], offsets[1:]):
         shuffled[start:end] = rng.permutation(shuffled[start:end])
     return shuffled
 
 
-def shuffle_across_corpus(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0) -> np.ndarray:
+def shuffle_across_corpus(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0,
+                          memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET) -> np.ndarray:
     """A copy with all tokens permuted across the corpus, then cut back into the same document lengths.
 
     Same N, same pair counts at every d, same corpus-wide marginals, and no dependence of any kind:
     Î(d) of this copy is the estimator's bias alone, the baseline to subtract from the raw curve.
+
+    A corpus whose permutation fits half of ``memory_budget`` (tokens and an int64 index each) is
+    permuted at once, ``rng.permutation``. A larger one (PG19 at the paper's scale) is permuted in
+    two passes through a memory map (:func:`l2m.cache.scratch_array`), still uniformly at random:
+    the output is cut into buckets of fixed sizes; each block of the input is permuted and dealt
+    out, a multivariate hypergeometric draw of how many of its tokens each bucket still takes; then
+    each bucket is permuted in place. Every final order has probability 1/N! (given the bucket sizes,
+    which set of tokens lands in each bucket is uniform, and so is their order inside it).
     """
+    from . import cache
+
     del offsets  # the documents keep their lengths: the offsets stay as they are
-    return np.random.default_rng(seed).permutation(np.asarray(tokens))
+    tokens = np.asarray(tokens)
+    rng = np.random.default_rng(seed)
+    n, per_item = len(tokens), tokens.dtype.itemsize + 8
+    n_buckets = -(-n * per_item // max(memory_budget // 2, 1))
+    if n_buckets <= 1:
+        return rng.permutation(tokens)
+    shuffled = cache.scratch_array(n, tokens.dtype, memory_budget)
+    edges = np.linspace(0, n, n_buckets + 1).astype(np.int64)
+    filled, room = edges[:-1].copy(), np.diff(edges)
+    block = max(n // n_buckets, 1)
+    for start in range(0, n, block):
+        dealt = rng.permutation(tokens[start : start + block])
+        taken = rng.multivariate_hypergeometric(room, len(dealt))
+        cuts = np.concatenate(([0], np.cumsum(taken)))
+        for k in np.flatnonzero(taken):
+            shuffled[filled[k] : filled[k] + taken[k]] = dealt[cuts[k] : cuts[k + 1]]
+        filled += taken
+        room -= taken
+    for a, b in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        shuffled[a:b] = rng.permutation(shuffled[a:b])
+    return shuffled
 
 
 def document_unigram_corpus(n_docs: int, length: int, vocab: int, concentration: float = 0.5,
@@ -251,15 +287,18 @@ def bootstrap_alpha(
     The corpus is counted once per distance by groups of whole documents (each document its own
     group up to ``max_groups`` documents, :func:`l2m.paircount.document_groups`); a replicate draws
     groups with replacement and merges their counts with those multiplicities
-    (:meth:`l2m.paircount.GroupCounts.table`), exactly the counts of the resampled corpus, without
+    (:func:`l2m.paircount.group_counts`), exactly the counts of the resampled corpus, without
     recounting it. The baseline of replicate b is the same draw of groups from corpus-wide shuffle
-    b mod ``n_shuffle`` (shuffled once each, seeds seed + 1 + k as in :func:`measure`), so the
-    spread of ``corrected`` (α of raw − shuffled, weighted by ``sigma``) includes the baseline's own
-    noise as well as which documents happen to be in the corpus. ``equal`` is α of the offset fit to
-    the equal-pairs curve, its span fixed by the whole corpus (NaN when ``equal_pairs`` is off).
-    Replicate values differ from the former recount (which reshuffled every replicate and set the
-    span per replicate); the spread they measure is the same.
+    b mod ``n_shuffle`` (seeds seed + 1 + k as in :func:`measure`), so the spread of ``corrected``
+    (α of raw − shuffled, weighted by ``sigma``) includes the baseline's own noise as well as which
+    documents happen to be in the corpus. ``equal`` is α of the offset fit to the equal-pairs curve,
+    its span fixed by the whole corpus (NaN when ``equal_pairs`` is off).
+
+    Memory: one source (the corpus, or one shuffle of it) and one distance's group counts at a time,
+    each within ``memory_budget`` (spilled to DuckDB past it), so the paper's scale fits the budget.
     """
+    from contextlib import closing
+
     from tqdm import tqdm
 
     distances = np.asarray(distances, dtype=np.int64)
@@ -269,19 +308,26 @@ def bootstrap_alpha(
     sigma = np.ones(len(distances)) if sigma is None else np.asarray(sigma, dtype=float)
     groups = paircount.document_groups(offsets, max_groups)
     weights = bootstrap_weights(len(groups) - 1, n_boot, rng)
-    shuffles = [shuffle_across_corpus(tokens, offsets, seed + 1 + k) for k in range(max(1, min(n_shuffle, n_boot)))]
+    n_base = max(1, min(n_shuffle, n_boot))
     span = equal_pairs_span(offsets, distances)
     curves = {name: np.full((n_boot, len(distances)), np.nan) for name in ("raw", "baseline", "equal")}
-    for j, d in enumerate(tqdm(distances.tolist(), desc="bootstrap over documents", leave=False)):
-        raw = paircount.GroupCounts.build(tokens, offsets, groups, d, vocab_size, None, memory_budget)
-        baselines = [paircount.GroupCounts.build(s, offsets, groups, d, vocab_size, None, memory_budget) for s in shuffles]
-        equal = (paircount.GroupCounts.build(tokens, offsets, groups, d, vocab_size, span, memory_budget)
-                 if equal_pairs and d <= span else None)
-        for b, w in enumerate(weights):  # a merge per replicate, not a recount
-            curves["raw"][b, j] = table_mi(raw.table(w))[0]
-            curves["baseline"][b, j] = table_mi(baselines[b % len(baselines)].table(w))[0]
-            if equal is not None:
-                curves["equal"][b, j] = table_mi(equal.table(w))[0]
+    # (curve, shuffle k or None for the corpus itself, left-position span, the replicates it serves)
+    sources = [("raw", None, None, range(n_boot))] + [("equal", None, span, range(n_boot))] * equal_pairs + [
+        ("baseline", k, None, range(k, n_boot, n_base)) for k in range(n_base)]
+    bar = tqdm(total=len(sources) * len(distances), desc="bootstrap over documents", leave=False)
+    for name, k, source_span, replicates in sources:
+        counted = tokens if k is None else shuffle_across_corpus(tokens, offsets, seed + 1 + k, memory_budget)
+        for j, d in enumerate(distances.tolist()):
+            bar.update()
+            if source_span is not None and d > source_span:
+                continue
+            with closing(paircount.group_counts(counted, offsets, groups, d, vocab_size, source_span,
+                                                memory_budget)) as counts:
+                for b in replicates:  # a merge per replicate, not a recount
+                    with closing(counts.table(weights[b])) as table:
+                        curves[name][b, j] = table_mi(table, with_stderr=False)[0]
+        del counted  # one shuffle at a time: a memory map at the paper's scale, freed here
+    bar.close()
     corrected, alphas_equal = [], []
     for b in range(n_boot):
         corrected.append(-corrected_fit(distances, curves["raw"][b] - curves["baseline"][b], sigma).exponent)
@@ -356,8 +402,9 @@ def measure(
         count = lambda toks, equal_pairs=False, with_stderr=False: two_point_mi(
             toks, offsets, distances, vocab_size, equal_pairs, memory_budget=memory_budget, with_stderr=with_stderr)
         raw, equal = count(tokens, with_stderr=True), count(tokens, True)  # only the raw curve's errors are drawn
-        within = count(shuffle_within_documents(tokens, offsets, seed))
-        draws = np.array([count(shuffle_across_corpus(tokens, offsets, seed + 1 + k)).mi for k in range(n_shuffle)])
+        within = count(shuffle_within_documents(tokens, offsets, seed, memory_budget))
+        draws = np.array([count(shuffle_across_corpus(tokens, offsets, seed + 1 + k, memory_budget)).mi
+                          for k in range(n_shuffle)])  # one shuffle at a time
         baseline, baseline_sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
         corrected, sigma = corrected_curve(raw.mi, raw.stderr, baseline, baseline_sd, n_shuffle)
         boot = (bootstrap_alpha(tokens, offsets, distances, n_boot, vocab_size, sigma, equal_boot, seed, n_shuffle,
