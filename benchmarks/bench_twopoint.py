@@ -9,7 +9,12 @@
    once, atomically, to ``<cache>/bench/`` and memory-mapped. All 13 distances 1..4096 are counted
    with the default memory budget (l2m.paircount.DEFAULT_MEMORY_BUDGET) in a child process, which
    prints its peak RSS (the mapped token file included) and tokens x distances per second.
-2. The `books` corpus: all 13 distances with l2m.twopoint.two_point_mi against plain Python
+2. Chapter 02's other work per distance at the ``paper`` preset (n_boot 50, n_shuffle 4), in the same
+   child process and budget: both shuffles of the corpus (memory maps; the corpus-wide one dealt
+   through buckets), the bootstrap's group counts at d = 16 (1024 groups of documents; past the
+   budget they live in DuckDB) and a replicate's merge; then the whole of chapter 02's BPE curve per
+   distance at this size and scaled to PG19 (3·10⁹ tokens: everything here is linear in the tokens).
+3. The `books` corpus: all 13 distances with l2m.twopoint.two_point_mi against plain Python
    collections.Counters over pair tuples and over each member (how the paper's released code
    counts), both giving the same I(d) to 1e-9; ``--runs`` runs each, the median ratio is printed.
 """
@@ -91,6 +96,49 @@ def count_synthetic(path: Path) -> None:
           f"{len(tokens) * len(distances) / seconds / 1e6:.1f}M tokens x distances per second, "
           f"peak RSS {peak_gb:.2f} GB (target <= 2 GB + the token file)")
     print(f"[twopoint] synthetic I(d) at d = 1, 64, 4096: {result.mi[0]:.4f}, {result.mi[6]:.4f}, {result.mi[12]:.4f} nats")
+    paper_preset_costs(np.asarray(tokens), offsets, seconds / len(distances))
+
+
+def timed(work):
+    start = time.perf_counter()
+    value = work()
+    return value, time.perf_counter() - start
+
+
+def paper_preset_costs(tokens: np.ndarray, offsets: np.ndarray, count_s: float, d: int = 16, n_boot: int = 50,
+                       n_shuffle: int = 4) -> None:
+    """The rest of chapter 02's work at the paper preset, timed at one distance, and the total per distance."""
+    budget = paircount.DEFAULT_MEMORY_BUDGET
+    across, across_s = timed(lambda: twopoint.shuffle_across_corpus(tokens, offsets, 1, budget))
+    del across
+    within, within_s = timed(lambda: twopoint.shuffle_within_documents(tokens, offsets, 0, budget))
+    del within
+    groups = paircount.document_groups(offsets, 1024)
+    counts, build_s = timed(lambda: paircount.group_counts(tokens, offsets, groups, d, VOCAB, memory_budget=budget))
+    weights = twopoint.bootstrap_weights(len(groups) - 1, 2, np.random.default_rng(0))
+    replicate_s = []
+    for w in weights:
+        start = time.perf_counter()
+        table = counts.table(w)
+        twopoint.table_mi(table, with_stderr=False)
+        table.close()
+        replicate_s.append(time.perf_counter() - start)
+    where = "DuckDB on disk" if isinstance(counts, paircount.SpilledGroupCounts) else "memory"
+    counts.close()
+    replicate = float(np.median(replicate_s))
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"[twopoint] shuffles of the {len(tokens):,} tokens: across the corpus {across_s:.0f} s, within documents "
+          f"{within_s:.0f} s; bootstrap at d = {d}: group counts of {len(groups) - 1} groups ({where}) {build_s:.0f} s, "
+          f"a replicate's merge and Î {replicate:.1f} s (median of {len(replicate_s)}); peak RSS so far {peak_gb:.2f} GB")
+    # the paper preset's BPE curve per distance: raw, equal pairs, within, n_shuffle across (7 counts); the bootstrap's
+    # group counts of the corpus and of min(n_shuffle, n_boot) shuffles; n_boot replicates of raw and of baseline
+    per_distance = (3 + n_shuffle) * count_s + (1 + min(n_shuffle, n_boot)) * build_s + 2 * n_boot * replicate
+    shuffles = within_s + 2 * n_shuffle * across_s  # per corpus, not per distance (measure and the bootstrap each shuffle)
+    scale = 3e9 / len(tokens)
+    print(f"[twopoint] chapter 02 paper preset, one BPE curve (n_boot {n_boot}, n_shuffle {n_shuffle}), "
+          f"{os.cpu_count()} cores: {per_distance / 60:.0f} min per distance + {shuffles / 60:.0f} min of shuffles here; "
+          f"at PG19's 3e9 tokens about {per_distance * scale / 3600:.1f} h per distance, "
+          f"{(13 * per_distance + shuffles) * scale / 3600:.0f} h for 13 distances, within the same budget")
 
 
 def books_ratio(runs: int) -> None:
