@@ -5,7 +5,7 @@ import string
 import numpy as np
 import pytest
 
-from l2m import bipartite, chapters, fit, hilberg, passes
+from l2m import bipartite, chapters, entropy, fit, hilberg, passes
 
 # A 3-state stationary Markov chain: I(X; Y) = I(x_ell; y_1) for adjacent blocks.
 P = np.array([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.25, 0.05, 0.7]])
@@ -50,6 +50,16 @@ def test_direct_and_vclub_match_closed_forms():
         mean, sem = est[name].mean(0), est[name].std(0) / math.sqrt(len(windows))
         assert np.all(np.abs(mean - expected) < 4 * sem + 1e-3), (name, mean, expected)
     assert club > true_mi  # CLUB with the exact conditional is an upper bound
+
+
+def test_bigram_entropy_counts_in_document_pairs():
+    import collections
+
+    rng = np.random.default_rng(0)
+    tokens, offsets = rng.integers(0, 40, 5000).astype(np.uint32), np.array([0, 1, 1200, 1201, 4000, 5000])
+    pairs = collections.Counter(pair for s, e in zip(offsets[:-1], offsets[1:]) for pair in zip(tokens[s : e - 1], tokens[s + 1 : e]))
+    expected = entropy.grassberger_entropy(np.array(list(pairs.values())))[0]
+    assert bipartite.bigram_entropy(tokens, offsets, 40) == pytest.approx(expected, rel=1e-12)
 
 
 def test_one_conditional_pass_serves_every_split():

@@ -51,10 +51,18 @@ def test_grassberger_beats_plugin_on_an_undersampled_table():
     assert grassberger_bias[3] > 0.1 and grassberger_bias[3] == pytest.approx(grassberger_bias[2], rel=0.1)
 
 
+def pairs_at(tokens, offsets, d, span=None):
+    """The reference: left and right members of every in-document pair at distance d, each document sliced."""
+    span = d if span is None else span
+    kept = [(s, e) for s, e in zip(offsets[:-1], offsets[1:]) if e - s > span]
+    return (np.concatenate([tokens[s : e - span] for s, e in kept]),
+            np.concatenate([tokens[s + d : e - span + d] for s, e in kept]))
+
+
 def test_pairs_never_cross_documents():
     tokens = np.array([0] * 50 + [1] * 50 + [2] * 30, dtype=np.uint32)
     offsets = np.array([0, 50, 100, 130])
-    left, right = twopoint.pairs_at(tokens, offsets, 10)
+    left, right = pairs_at(tokens, offsets, 10)
     assert np.array_equal(left, right) and len(left) == 40 + 40 + 20
     result = twopoint.two_point_mi(tokens, offsets, [1, 10, 40])
     assert list(result.n_pairs) == [49 + 49 + 29, 40 + 40 + 20, 10 + 10]
@@ -66,8 +74,8 @@ def test_equal_pairs_use_the_same_left_positions_at_every_distance():
     tokens, offsets = sticky_chain(20, 300, 5, 0.5, seed=1)
     result = twopoint.two_point_mi(tokens, offsets, (1, 4, 64), equal_pairs=True)
     assert list(result.n_pairs) == [20 * (300 - 64)] * 3
-    left_1, right_1 = twopoint.pairs_at(tokens, offsets, 1, span=64)
-    left_64, right_64 = twopoint.pairs_at(tokens, offsets, 64, span=64)
+    left_1, right_1 = pairs_at(tokens, offsets, 1, span=64)
+    left_64, right_64 = pairs_at(tokens, offsets, 64, span=64)
     assert np.array_equal(left_1, left_64) and np.array_equal(right_64[:236], tokens[64:300])
     # distances at which fewer than half of the tokens start a pair are left out (NaN)
     long = twopoint.two_point_mi(tokens, offsets, (1, 4, 64, 256), equal_pairs=True)
@@ -75,12 +83,11 @@ def test_equal_pairs_use_the_same_left_positions_at_every_distance():
 
 
 def test_sort_and_dense_counting_agree(monkeypatch):
-    rng = np.random.default_rng(3)
-    left, right = rng.integers(0, 50, 10_000), rng.integers(0, 50, 10_000)
-    dense = twopoint.pair_count_histogram(left, right, 50)
+    codes = np.random.default_rng(3).integers(0, 50 * 50, 10_000).astype(np.uint32)
+    dense = paircount.run_lengths(codes.copy(), 50)
     monkeypatch.setattr(paircount, "DENSE_TABLE_LIMIT", 0)
-    sparse = twopoint.pair_count_histogram(left, right, 50)
-    assert np.array_equal(dense[0], sparse[0]) and np.array_equal(dense[1], sparse[1])
+    sparse = paircount.run_lengths(codes.copy(), 50)
+    assert np.array_equal(dense[0], sparse[0]) and np.array_equal(dense[1], sparse[1]) and dense[1].sum() == 10_000
 
 
 def test_shuffle_baseline_has_no_dependence():

@@ -21,19 +21,24 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import paper
+from . import paircount, paper
 from .entropy import grassberger_entropy_from_histogram
 from .params import ParameterError
 from .passes import RATIOS, Plan, make_plan, make_windows, plan_points
-from .twopoint import pair_count_histogram, pairs_at
 
 if TYPE_CHECKING:
     from .tokenizer import TokenArray
 
 def bigram_entropy(tokens: np.ndarray, offsets: np.ndarray, vocab_size: int) -> float:
-    """Ĥ_G of consecutive token pairs inside documents: the corpus side of the 2-gram correction."""
-    left, right = pairs_at(tokens, offsets, 1)
-    return grassberger_entropy_from_histogram(*pair_count_histogram(left, right, vocab_size))[0]
+    """Ĥ_G of consecutive token pairs inside documents: the corpus side of the 2-gram correction.
+
+    Counted as chapter 02 counts its pairs (:func:`l2m.paircount.count_pairs`, within its memory budget).
+    """
+    table = paircount.count_pairs(tokens, offsets, 1, vocab_size)
+    try:
+        return grassberger_entropy_from_histogram(*table.histogram())[0]
+    finally:
+        table.close()
 
 
 def estimates(plan: Plan, scores: list[np.ndarray], h_bigram: float | None) -> dict[str, np.ndarray]:

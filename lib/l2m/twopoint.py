@@ -44,34 +44,6 @@ class TwoPointMI:
     n_pairs: np.ndarray
 
 
-def pairs_at(tokens: np.ndarray, offsets: np.ndarray, d: int, span: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Left and right members of every pair at distance d inside a document.
-
-    With ``span`` (≥ d) only the left positions i < length − span of each document are used, the
-    same positions for every d ≤ span: then every distance has the same number of pairs.
-    """
-    span = d if span is None else span
-    starts, ends = offsets[:-1], offsets[1:]
-    keep = ends - starts > span
-    left = [tokens[s : e - span] for s, e in zip(starts[keep], ends[keep])]
-    right = [tokens[s + d : e - span + d] for s, e in zip(starts[keep], ends[keep])]
-    if not left:
-        return tokens[:0], tokens[:0]
-    return np.concatenate(left), np.concatenate(right)
-
-
-def pair_counts(left: np.ndarray, right: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Codes left·V + right of the distinct pairs seen, sorted, and how often each was seen."""
-    dtype = paircount.code_dtype(vocab_size)
-    codes, counts = paircount.run_lengths(left.astype(dtype) * dtype.type(vocab_size) + right.astype(dtype), vocab_size)
-    return codes.astype(np.int64), counts
-
-
-def pair_count_histogram(left: np.ndarray, right: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram (values, multiplicities) of the counts of distinct (left, right) pairs."""
-    return count_histogram(pair_counts(left, right, vocab_size)[1])
-
-
 def table_mi(table: paircount.PairTable | paircount.SpilledPairTable,
              with_stderr: bool = True) -> tuple[float, float, float, int]:
     """(Î_G, stderr, Î_plugin, pairs) of one distance's pair counts (eq. B.15); the stderr (a pass over every
@@ -89,7 +61,7 @@ def two_point_at(
     tokens: np.ndarray, offsets: np.ndarray, d: int, vocab_size: int, span: int | None = None,
     memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET, with_stderr: bool = True,
 ) -> tuple[float, float, float, int]:
-    """(Î_G, stderr, Î_plugin, pairs) at one distance (``span``: see :func:`pairs_at`), counted in
+    """(Î_G, stderr, Î_plugin, pairs) at one distance (``span``: see :func:`two_point_mi`), counted in
     blocks within ``memory_budget`` bytes (:func:`l2m.paircount.count_pairs`)."""
     table = paircount.count_pairs(tokens, offsets, d, vocab_size, span, memory_budget)
     try:
