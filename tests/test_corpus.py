@@ -156,3 +156,18 @@ def test_hub_corpus_online_path_with_a_stand_in_dataset(tmp_path, monkeypatch):
     pg19 = load_corpus("pg19", folder=tmp_path)
     assert len(pg19) == corpus.HUB_CORPORA["pg19"][3] and pg19.documents[0].id == "pg19/00000-book-0" and pg19.documents[3].year == 1903
     assert pg19.text("pg19/00002-book-2") == "Text 2." and pg19.documents[0].source == "deepmind/pg19"
+
+
+def test_text_sequence_reads_each_text_on_demand(wiki, monkeypatch):
+    from collections.abc import Sequence
+
+    texts = wiki.text_sequence()
+    assert isinstance(texts, Sequence) and len(texts) == len(wiki) == 106
+    read = []
+    text = wiki.text
+    monkeypatch.setattr(wiki, "text", lambda doc_id: read.append(doc_id) or text(doc_id))
+    assert texts[0] == text("wiki/anarchism") and texts[-1] == text(wiki.documents[-1].id) and len(read) == 2
+    assert list(texts[1:3]) == [text(d.id) for d in wiki.documents[1:3]] and len(texts[5:9]) == 4
+    assert [t for t in texts] == [t for _, t in wiki.texts()]
+    with pytest.raises(IndexError):
+        texts[106]

@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -42,7 +43,7 @@ from . import cache, fetch, sources
 from .params import BookError
 from .sources import READERS, slug, tidy
 
-__all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "load_corpus"]
+__all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "Texts", "load_corpus"]
 
 LOCAL_CORPORA = ("books", "wiki")
 HUB_CORPORA = {  # name -> (dataset, config, split, most documents kept); streamed, never all of it
@@ -106,11 +107,41 @@ class Corpus:
         for doc in self.documents:
             yield doc, self.text(doc.id)
 
+    def text_sequence(self) -> "Texts":
+        """The texts as a read-only sequence, each read from disk when indexed: a corpus read twice, never held."""
+        return Texts(self, self.documents)
+
     def verify(self) -> None:
         """Re-hash every text and check it against the metadata (raises ValueError on a change)."""
         for doc, text in self.texts():
             if hashlib.sha256(text.encode()).hexdigest() != doc.sha256 or len(text) != doc.n_chars:
                 raise ValueError(f"{self.folder}: the text of {doc.id} no longer matches its metadata")
+
+
+class Texts(Sequence):
+    """A read-only ``Sequence[str]`` of a corpus's texts in document order (:meth:`Corpus.text_sequence`).
+
+    ``len`` and indexing read no text but the one asked for; a slice is another view; iteration reads
+    one text at a time (chapter 02's :func:`l2m.alphabets.character_alphabet` passes over them twice).
+    """
+
+    def __init__(self, corpus: Corpus, documents: list[Document]):
+        self._corpus, self._documents = corpus, documents
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Texts(self._corpus, self._documents[index])
+        return self._corpus.text(self._documents[index].id)
+
+    def __iter__(self) -> Iterator[str]:
+        for doc in self._documents:
+            yield self._corpus.text(doc.id)
+
+    def __repr__(self) -> str:
+        return f"Texts({self._corpus.name!r}, {len(self)} documents)"
 
 
 def corpus_checksum(documents: list[Document]) -> str:
