@@ -8,7 +8,6 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       sources    one reader per package: raw documents
       corpus     named corpora (books, wiki; pg19, wikipedia from the hub), built once      fetch → sources → corpus
       tokenizer  packaged tokenizers; a corpus → one cached token array                    corpus → tokenizer
-      streamtok  rows of a streamed or memory-mapped `datasets` dataset → a token file      tokenizer → streamtok
 
     estimators                mutual information of text, and its fits
       entropy    plug-in and Grassberger entropies                                          (ch. 01, 02)
