@@ -148,11 +148,48 @@ def test_hub_corpus_online_path_with_a_stand_in_dataset(tmp_path, monkeypatch):
     import sys
     import types
 
+    cap = corpus.HUB_CORPORA["pg19"][3]
     rows = [{"short_book_title": f"Book {i}", "publication_date": 1900 + i, "url": "", "text": f"Text {i}.\r\n"}
-            for i in range(corpus.HUB_CORPORA["pg19"][3] + 50)]
-    fake = types.SimpleNamespace(load_dataset=lambda path, config, split, streaming: iter(rows))
-    monkeypatch.setitem(sys.modules, "datasets", fake)
+            for i in range(cap + 50)]
+    pulled = []  # rows taken off the stream, per load
+
+    def stream(path, config, split, streaming):
+        assert streaming  # rows one at a time, never the split in memory
+        pulled.append(0)
+        for row in rows:
+            pulled[-1] += 1
+            yield row
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=stream))
     monkeypatch.setattr(corpus, "_hub_online", lambda: None)
     pg19 = load_corpus("pg19", folder=tmp_path)
-    assert len(pg19) == corpus.HUB_CORPORA["pg19"][3] and pg19.documents[0].id == "pg19/00000-book-0" and pg19.documents[3].year == 1903
+    assert len(pg19) == cap and pulled == [cap]  # the default keeps the cap
+    assert pg19.documents[0].id == "pg19/00000-book-0" and pg19.documents[3].year == 1903
     assert pg19.text("pg19/00002-book-2") == "Text 2." and pg19.documents[0].source == "deepmind/pg19"
+    whole, five = load_corpus("pg19", folder=tmp_path, max_docs=0), load_corpus("pg19", folder=tmp_path, max_docs=5)
+    assert len(whole) == len(rows) and len(five) == 5 and pulled == [cap, len(rows), 5]
+    assert len({pg19.folder, whole.folder, five.folder}) == 3  # two caps never share a corpus
+    assert load_corpus("pg19", folder=tmp_path, max_docs=cap).folder == pg19.folder and len(pulled) == 3  # reused
+    assert [d.id for d in five.documents] == [d.id for d in pg19.documents[:5]]
+
+
+def test_max_docs_is_for_hub_corpora_only():
+    with pytest.raises(ValueError, match="max_docs.*pg19, wikipedia.*'books'"):
+        load_corpus("books", max_docs=10)
+    with pytest.raises(ValueError, match="max_docs"):
+        load_corpus("pg19", max_docs=-1)
+
+
+def test_text_sequence_reads_each_text_on_demand(wiki, monkeypatch):
+    from collections.abc import Sequence
+
+    texts = wiki.text_sequence()
+    assert isinstance(texts, Sequence) and len(texts) == len(wiki) == 106
+    read = []
+    text = wiki.text
+    monkeypatch.setattr(wiki, "text", lambda doc_id: read.append(doc_id) or text(doc_id))
+    assert texts[0] == text("wiki/anarchism") and texts[-1] == text(wiki.documents[-1].id) and len(read) == 2
+    assert list(texts[1:3]) == [text(d.id) for d in wiki.documents[1:3]] and len(texts[5:9]) == 4
+    assert [t for t in texts] == [t for _, t in wiki.texts()]
+    with pytest.raises(IndexError):
+        texts[106]

@@ -137,11 +137,6 @@ def test_corrected_fit_keeps_every_point():
     assert -fit.exponent == pytest.approx(0.91, abs=0.02) and fit.amplitude == pytest.approx(1.1, rel=0.02)
 
 
-def test_top_k_alphabet():
-    tokens = np.array([5, 5, 5, 2, 2, 9, 7], dtype=np.uint32)
-    assert list(twopoint.top_k_alphabet(tokens, 2)) == [0, 0, 0, 1, 1, 2, 2]
-
-
 def test_offset_fit_recovers_parameters():
     d = 2.0 ** np.arange(13)
     exact = fit_power_law_with_offset(d, 1.1 * d**-0.91 + 0.05)

@@ -8,10 +8,10 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       sources    one reader per package: raw documents
       corpus     named corpora (books, wiki; pg19, wikipedia from the hub), built once      fetch → sources → corpus
       tokenizer  packaged tokenizers; a corpus → one cached token array                    corpus → tokenizer
-      streamtok  rows of a streamed or memory-mapped `datasets` dataset → a token file      tokenizer → streamtok
 
     estimators                mutual information of text, and its fits
       entropy    plug-in and Grassberger entropies                                          (ch. 01, 02)
+      alphabets  ch. 02's top-k tokens, characters, prefixes, in bounded memory       tokenizer → alphabets → twopoint
       paircount  pair counts in bounded memory: blocks, merges, DuckDB spill; bootstrap groups  → twopoint
       twopoint   two-point MI against distance, on token arrays                             tokenizer → twopoint
       lm         scorers: token ids → per-token log-probabilities (transformers, vLLM)      tokenizer → lm

@@ -105,6 +105,8 @@ class TwoPointChapter:
 
     corpora: tuple = param(("books", "wiki"), subset_of(CORPORA,
                                                         "corpora to measure; pg19 and wikipedia need internet"))
+    hub_docs: int = param(0, between(0, 10**9, "documents read from each hub corpus (pg19, wikipedia); 0 reads its "
+                                            "whole train split"))
     tokenizer: str = param("smollm2-135m", Rule(_nonempty_name, "a packaged tokenizer name or a local path"))
     max_distance: int = param(4096, one_of(DISTANCE_CHOICES, "largest distance d; d runs over powers of 2"))
     max_tokens: int = param(0, between(0, 10**10, "tokens kept per corpus, a prefix of every document; 0 keeps all"))

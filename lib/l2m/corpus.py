@@ -13,6 +13,8 @@ packages of ``data/sources.yml`` (fetched by :mod:`l2m.fetch`):
 - ``wiki``: the 106 English Wikipedia articles of gensim's test dump, wikitext stripped to prose.
 - ``pg19`` and ``wikipedia``: the paper's own corpora through Hugging Face ``datasets``, only
   where the hub is reachable; offline they stop at once with an error naming ``books`` and ``wiki``.
+  Their rows are streamed one at a time to text files: the first 1,200 books or 2,000 articles,
+  unless :func:`load_corpus`'s ``max_docs`` asks for another count or the whole split.
 
 A built corpus is a folder ``<cache>/corpora/<name>-<key>/`` with one UTF-8 text per document
 and ``metadata.json`` (id, title, author, year, source package, licence, n_chars, sha256 per
@@ -27,11 +29,13 @@ the token cache is filled by ``python -m l2m.tokenizer [NAME...] [--tokenizer T]
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -42,10 +46,10 @@ from . import cache, fetch, sources
 from .params import BookError
 from .sources import READERS, slug, tidy
 
-__all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "load_corpus"]
+__all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "Texts", "load_corpus"]
 
 LOCAL_CORPORA = ("books", "wiki")
-HUB_CORPORA = {  # name -> (dataset, config, split, most documents kept); streamed, never all of it
+HUB_CORPORA = {  # name -> (dataset, config, split, documents kept unless load_corpus's max_docs says); streamed
     "pg19": ("deepmind/pg19", None, "train", 1200),  # chapter 01's paper preset takes 1024 books of 2048+ tokens
     "wikipedia": ("wikimedia/wikipedia", "20231101.en", "train", 2000),
 }
@@ -106,11 +110,41 @@ class Corpus:
         for doc in self.documents:
             yield doc, self.text(doc.id)
 
+    def text_sequence(self) -> "Texts":
+        """The texts as a read-only sequence, each read from disk when indexed: a corpus read twice, never held."""
+        return Texts(self, self.documents)
+
     def verify(self) -> None:
         """Re-hash every text and check it against the metadata (raises ValueError on a change)."""
         for doc, text in self.texts():
             if hashlib.sha256(text.encode()).hexdigest() != doc.sha256 or len(text) != doc.n_chars:
                 raise ValueError(f"{self.folder}: the text of {doc.id} no longer matches its metadata")
+
+
+class Texts(Sequence):
+    """A read-only ``Sequence[str]`` of a corpus's texts in document order (:meth:`Corpus.text_sequence`).
+
+    ``len`` and indexing read no text but the one asked for; a slice is another view; iteration reads
+    one text at a time (chapter 02's :func:`l2m.alphabets.character_alphabet` passes over them twice).
+    """
+
+    def __init__(self, corpus: Corpus, documents: list[Document]):
+        self._corpus, self._documents = corpus, documents
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Texts(self._corpus, self._documents[index])
+        return self._corpus.text(self._documents[index].id)
+
+    def __iter__(self) -> Iterator[str]:
+        for doc in self._documents:
+            yield self._corpus.text(doc.id)
+
+    def __repr__(self) -> str:
+        return f"Texts({self._corpus.name!r}, {len(self)} documents)"
 
 
 def corpus_checksum(documents: list[Document]) -> str:
@@ -180,14 +214,15 @@ def _hub_online(timeout_s: float = 5.0) -> str | None:
     return outcome[0] if outcome else f"huggingface.co did not answer within {timeout_s:.0f} s"
 
 
-def _hub_drafts(name: str) -> Iterator[tuple[dict, str]]:
+def _hub_drafts(name: str, limit: int) -> Iterator[tuple[dict, str]]:
+    """The first ``limit`` rows of the split (0: every row), streamed one at a time: never the split in memory."""
     import datasets
 
-    dataset, config, split, limit = HUB_CORPORA[name]
+    dataset, config, split, _ = HUB_CORPORA[name]
     rows = datasets.load_dataset(dataset, config, split=split, streaming=True)
-    for i, row in enumerate(tqdm(rows, desc=f"streaming {name}", total=limit, unit="doc")):
-        if i == limit:
-            break
+    if limit:
+        rows = itertools.islice(rows, limit)  # no row past the cap is pulled from the stream
+    for i, row in enumerate(tqdm(rows, desc=f"streaming {name}", total=limit or None, unit="doc")):
         if name == "pg19":
             title, author, year = row["short_book_title"], "", int(row["publication_date"] or 0) or None
             meta = dict(title=title, author=author, year=year, licence="public domain (Project Gutenberg)")
@@ -197,10 +232,19 @@ def _hub_drafts(name: str) -> Iterator[tuple[dict, str]]:
         yield {"id": doc_id, **meta, "source": dataset}, tidy(row["text"])
 
 
-def load_corpus(name: str = "books", folder: Path | None = None) -> Corpus:
-    """The corpus ``name`` (one of :data:`CORPORA`), built first if this version is not in the cache."""
+def load_corpus(name: str = "books", folder: Path | None = None, max_docs: int | None = None) -> Corpus:
+    """The corpus ``name`` (one of :data:`CORPORA`), built first if this version is not in the cache.
+
+    ``max_docs``, for the hub corpora only: None keeps the first :data:`HUB_CORPORA` cap of documents, 0
+    every document of the split (chapter 02 at the paper's scale: the whole PG19 train split, Appx. B),
+    n the first n. The cap is part of the corpus's key: two caps are two corpora.
+    """
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; the corpora are: {', '.join(CORPORA)}")
+    if max_docs is not None and name not in HUB_CORPORA:
+        raise ValueError(f"max_docs applies to the hub corpora ({', '.join(HUB_CORPORA)}) only, not to {name!r}")
+    if max_docs is not None and max_docs < 0:
+        raise ValueError(f"max_docs must be 0 (every document) or a positive count, not {max_docs}")
     if name in HUB_CORPORA:
         why = _hub_online()
         if why:
@@ -209,7 +253,8 @@ def load_corpus(name: str = "books", folder: Path | None = None) -> Corpus:
                 f"({why}). Use a local corpus built from registry packages instead: 'books' (pre-1919 books) "
                 f"or 'wiki' (106 Wikipedia articles), e.g. load_corpus('books')."
             )
-        dataset, config, split, limit = HUB_CORPORA[name]
+        dataset, config, split, default_limit = HUB_CORPORA[name]
+        limit = default_limit if max_docs is None else max_docs
         key = cache.key_digest({"corpus": name, "dataset": [dataset, config, split, limit],
                                 "code": cache.source_digest([sys.modules[__name__]])})
     else:
@@ -217,7 +262,7 @@ def load_corpus(name: str = "books", folder: Path | None = None) -> Corpus:
     target = corpora_dir(folder) / f"{name}-{key[:16]}"
     if (target / "metadata.json").is_file():
         return Corpus.open(target)
-    drafts = _hub_drafts(name) if name in HUB_CORPORA else _local_drafts(name, folder)
+    drafts = _hub_drafts(name, limit) if name in HUB_CORPORA else _local_drafts(name, folder)
     return _write_corpus(name, folder, drafts, {"key": key})
 
 

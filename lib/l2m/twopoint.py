@@ -197,18 +197,6 @@ def document_unigram_corpus(n_docs: int, length: int, vocab: int, concentration:
     return tokens, np.arange(n_docs + 1, dtype=np.int64) * length, exact
 
 
-def top_k_alphabet(tokens: np.ndarray, k: int) -> np.ndarray:
-    """Tokens relabelled by frequency rank, the k most frequent kept and all others one class k.
-
-    A coarser alphabet makes V² ≪ N, so the pair table is well sampled.
-    """
-    counts = np.bincount(tokens)
-    order = np.argsort(-counts, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return np.minimum(rank[tokens], k).astype(np.uint32)
-
-
 def resample_documents(tokens: np.ndarray, offsets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A bootstrap replicate: documents drawn with replacement, concatenated with new offsets."""
     picks = rng.integers(0, len(offsets) - 1, size=len(offsets) - 1)
@@ -308,35 +296,6 @@ def bootstrap_alpha(
         alphas_equal.append(fit_power_law_with_offset(distances[usable], curve[usable]).alpha if equal_pairs
                             else float("nan"))
     return {"corrected": np.array(corrected), "equal": np.array(alphas_equal)}
-
-
-def character_alphabet(texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Characters of each text as ids 0..V−1 (by code point order), concatenated with offsets.
-
-    On characters V² ≪ N even for a small corpus, so the pair table is well sampled: how
-    Ebeling–Pöschel and Lin–Tegmark measured two-point MI of text.
-    """
-    points = [np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) for text in texts]
-    offsets = np.concatenate(([0], np.cumsum([len(p) for p in points]))).astype(np.int64)
-    alphabet, ids = np.unique(np.concatenate(points), return_inverse=True)
-    return ids.astype(np.uint32), offsets, len(alphabet)
-
-
-def truncate_documents(tokens: np.ndarray, offsets: np.ndarray, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keep at most ``max_tokens`` in all, as the same-length prefix of every document.
-
-    A prefix of each document (not the first documents whole) keeps every author in a small run.
-    """
-    lengths = np.diff(offsets)
-    if max_tokens <= 0 or lengths.sum() <= max_tokens:
-        return tokens, offsets
-    low, high = 0, int(lengths.max())  # largest per-document cap whose total fits the budget
-    while low < high:
-        cap = (low + high + 1) // 2
-        low, high = (cap, high) if np.minimum(lengths, cap).sum() <= max_tokens else (low, cap - 1)
-    kept = np.minimum(lengths, low)
-    pieces = [tokens[s : s + k] for s, k in zip(offsets[:-1], kept)]
-    return np.concatenate(pieces), np.concatenate(([0], np.cumsum(kept))).astype(np.int64)
 
 
 def measure(
