@@ -130,3 +130,23 @@ def test_interrupted_tokenize_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.undo()
     tokens = tokenize(tiny, "gpt2", folder=tmp_path)
     assert tokens.offsets.tolist() == [0, 4, 7] and tokens.doc("t/b").tolist() == [6610, 530, 13]
+
+
+def test_a_streamed_hub_corpus_tokenizes_like_each_text_in_memory(gpt2, tmp_path, monkeypatch):
+    # pg19 streamed from a stand-in `datasets` (the hub is out of reach here), rows to disk one at a time,
+    # then tokenized in small batches and pieces: the ids of every text encoded whole, in memory
+    import sys
+    import types
+
+    rng = np.random.default_rng(0)
+    words = ["the", "whale", "Ishmael", "sea,", "ship.", "\n\nCHAPTER", "and", "—", "naïve", "1851", "said:"]
+    texts = [" ".join(rng.choice(words, n)) for n in (1, 40, 3000, 250, 9000, 7)]
+    rows = [{"short_book_title": f"Book {i}", "publication_date": None, "url": "", "text": t} for i, t in enumerate(texts)]
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=lambda *a, **kw: iter(rows)))
+    monkeypatch.setattr(corpus, "_hub_online", lambda: None)
+    monkeypatch.setattr(tokenizer, "load_tokenizer", lambda name, folder=None: gpt2)
+    pg19 = load_corpus("pg19", folder=tmp_path, max_docs=0)
+    streamed = tokenize(pg19, "gpt2", folder=tmp_path, chunk_chars=2000, batch_chars=5000)  # many flushes
+    expected = [encode(gpt2, [text])[0] for _, text in pg19.texts()]
+    assert streamed.offsets.tolist() == np.cumsum([0] + [len(ids) for ids in expected]).tolist()
+    assert streamed.tokens.tolist() == [i for ids in expected for i in ids] and streamed.n_docs == len(texts)

@@ -259,13 +259,16 @@ def tokens_dir(folder: Path | None = None) -> Path:
 
 
 def tokenize(
-    corpus: "Corpus", tokenizer: str = DEFAULT_TOKENIZER, folder: Path | None = None, chunk_chars: int = CHUNK_CHARS
+    corpus: "Corpus", tokenizer: str = DEFAULT_TOKENIZER, folder: Path | None = None, chunk_chars: int = CHUNK_CHARS,
+    batch_chars: int = BATCH_CHARS,
 ) -> TokenArray:
     """Tokens of every document of ``corpus``, concatenated, read from the cache when present.
 
     The entry ``<cache>/tokens/<corpus>-<tokenizer>-<key>/`` (tokens.bin, offsets.npy, meta.json) is
     keyed by the corpus checksum, the tokenizer fingerprint and this module's code; it is written in
-    a temporary folder and renamed, so a half-written entry is never read.
+    a temporary folder and renamed, so a half-written entry is never read. One document's text and one
+    batch of about ``batch_chars`` characters (cut at ``chunk_chars``) are held at a time, whatever the
+    corpus's size: the ids do not depend on either.
     """
     tok = load_tokenizer(tokenizer, folder)
     fingerprint = tokenizer_fingerprint(tok)
@@ -281,7 +284,7 @@ def tokenize(
         with open(tmp / "tokens.bin", "wb") as out, tqdm(total=corpus.n_chars, unit="char", unit_scale=True,
                                                          desc=f"tokenizing {corpus.name} ({tokenizer})") as bar:
             counts = write_token_ids((text for _, text in corpus.texts()), tok, out, dtype, chunk_chars,
-                                     on_batch=bar.update)
+                                     batch_chars, on_batch=bar.update)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         np.save(tmp / "offsets.npy", offsets)
         meta = {"tokenizer": tokenizer, "fingerprint": fingerprint, "vocab_size": vocab_size, "dtype": dtype.name,
