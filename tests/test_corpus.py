@@ -151,6 +151,7 @@ def test_hub_corpus_online_path_with_a_stand_in_dataset(tmp_path, monkeypatch):
     cap = corpus.HUB_CORPORA["pg19"][3]
     rows = [{"short_book_title": f"Book {i}", "publication_date": 1900 + i, "url": "", "text": f"Text {i}.\r\n"}
             for i in range(cap + 50)]
+    rows.append({"short_book_title": "Blank", "publication_date": None, "url": "", "text": " \n"})  # skipped, not fatal
     pulled = []  # rows taken off the stream, per load
 
     def stream(path, config, split, streaming):
@@ -166,18 +167,17 @@ def test_hub_corpus_online_path_with_a_stand_in_dataset(tmp_path, monkeypatch):
     assert len(pg19) == cap and pulled == [cap]  # the default keeps the cap
     assert pg19.documents[0].id == "pg19/00000-book-0" and pg19.documents[3].year == 1903
     assert pg19.text("pg19/00002-book-2") == "Text 2." and pg19.documents[0].source == "deepmind/pg19"
-    whole, five = load_corpus("pg19", folder=tmp_path, max_docs=0), load_corpus("pg19", folder=tmp_path, max_docs=5)
-    assert len(whole) == len(rows) and len(five) == 5 and pulled == [cap, len(rows), 5]
+    whole, five = load_corpus("pg19", folder=tmp_path, hub_docs=0), load_corpus("pg19", folder=tmp_path, hub_docs=5)
+    assert len(whole) == len(rows) - 1 and len(five) == 5 and pulled == [cap, len(rows), 5]
     assert len({pg19.folder, whole.folder, five.folder}) == 3  # two caps never share a corpus
-    assert load_corpus("pg19", folder=tmp_path, max_docs=cap).folder == pg19.folder and len(pulled) == 3  # reused
+    assert load_corpus("pg19", folder=tmp_path, hub_docs=cap).folder == pg19.folder and len(pulled) == 3  # reused
     assert [d.id for d in five.documents] == [d.id for d in pg19.documents[:5]]
 
 
-def test_max_docs_is_for_hub_corpora_only():
-    with pytest.raises(ValueError, match="max_docs.*pg19, wikipedia.*'books'"):
-        load_corpus("books", max_docs=10)
-    with pytest.raises(ValueError, match="max_docs"):
-        load_corpus("pg19", max_docs=-1)
+def test_hub_docs_leaves_a_local_corpus_whole(books):
+    assert load_corpus("books", hub_docs=10).folder == books.folder and len(books) == 465
+    with pytest.raises(ValueError, match="hub_docs"):
+        load_corpus("pg19", hub_docs=-1)
 
 
 def test_text_sequence_reads_each_text_on_demand(wiki, monkeypatch):

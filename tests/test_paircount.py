@@ -131,17 +131,43 @@ def test_spilled_group_counts_equal_the_in_memory_ones(tmp_path, monkeypatch):
             patch.setattr(paircount, "BYTES_PER_GROUP_ENTRY", paircount.DEFAULT_MEMORY_BUDGET // 2000)
             spilled = paircount.group_counts(tokens, offsets, groups, d, 300, span)
         assert isinstance(in_memory, paircount.GroupCounts) and isinstance(spilled, paircount.SpilledGroupCounts)
+        # and with groups too large to count in memory: each group's own spill streamed into the entries
+        tiny = paircount.group_counts(tokens, offsets, groups, d, 300, span, memory_budget=2 * 4 * paircount.BYTES_PER_PAIR * 100)
+        assert isinstance(tiny, paircount.SpilledGroupCounts)
         try:
             for w in [None, *weights]:
-                expected, table = in_memory.table(w), spilled.table(w)
-                assert np.array_equal(table.left, expected.left) and np.array_equal(table.right, expected.right)
-                assert [a.tolist() for a in table.histogram()] == [a.tolist() for a in expected.histogram()]
-                assert twopoint.table_mi(table, with_stderr=False)[0] == twopoint.table_mi(expected, with_stderr=False)[0]
-                assert table.stderr() == pytest.approx(expected.stderr(), rel=1e-12)
-                table.close()
+                expected, tables = in_memory.table(w), [spilled.table(w), tiny.table(w)]
+                for table in tables:  # both open at once: neither overwrites the other
+                    assert np.array_equal(table.left, expected.left) and np.array_equal(table.right, expected.right)
+                    assert [a.tolist() for a in table.histogram()] == [a.tolist() for a in expected.histogram()]
+                    assert twopoint.table_mi(table, with_stderr=False)[0] == twopoint.table_mi(expected, with_stderr=False)[0]
+                    assert table.stderr() == pytest.approx(expected.stderr(), rel=1e-12)
+                    table.close()
         finally:
             spilled.close()
+            tiny.close()
     assert list((tmp_path / "scratch").iterdir()) == []  # every database went with its close()
+
+
+def test_open_replicates_keep_their_own_counts(tmp_path, monkeypatch):
+    pytest.importorskip("duckdb")
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    tokens, offsets = zipf_documents(LENGTHS, 300, seed=8)
+    groups = paircount.document_groups(offsets, 100)  # one document a group
+    in_memory = paircount.group_counts(tokens, offsets, groups, 2, 300)
+    monkeypatch.setattr(paircount, "BYTES_PER_GROUP_ENTRY", 10**6)  # spill at once
+    counts = paircount.group_counts(tokens, offsets, groups, 2, 300)
+    first, second = np.eye(len(groups) - 1, dtype=np.int64)[[0, 7]] * 2  # document 0 twice; document 7 twice
+    try:
+        a, b = counts.table(first), counts.table(second)  # b made while a is open
+        assert (a.n_pairs, b.n_pairs) == (2 * (LENGTHS[0] - 2), 2 * (LENGTHS[7] - 2))
+        for table, w in ((a, first), (b, second)):
+            assert [x.tolist() for x in table.histogram()] == [x.tolist() for x in in_memory.table(w).histogram()]
+        a.close()
+        assert [x.tolist() for x in b.histogram()] == [x.tolist() for x in in_memory.table(second).histogram()]
+        b.close()
+    finally:
+        counts.close()
 
 
 def test_bootstrap_does_not_depend_on_where_the_group_counts_live(monkeypatch, tmp_path):
@@ -151,6 +177,10 @@ def test_bootstrap_does_not_depend_on_where_the_group_counts_live(monkeypatch, t
     args = dict(distances=(1, 2, 4, 8, 16), n_boot=3, vocab_size=200, n_shuffle=2)
     in_memory = twopoint.bootstrap_alpha(tokens, offsets, **args)
     monkeypatch.setattr(paircount, "BYTES_PER_GROUP_ENTRY", 10**6)  # every distance's group counts spill to DuckDB
+    made = []
+    spilled_class = paircount.SpilledGroupCounts
+    monkeypatch.setattr(paircount, "SpilledGroupCounts", lambda *a: made.append(1) or spilled_class(*a))
     spilled = twopoint.bootstrap_alpha(tokens, offsets, **args)
+    assert len(made) == 5 * 4  # raw, equal pairs and two shuffles, at each of the 5 distances
     assert np.array_equal(in_memory["corrected"], spilled["corrected"])
     assert np.array_equal(in_memory["equal"], spilled["equal"], equal_nan=True)

@@ -145,7 +145,7 @@ def test_a_streamed_hub_corpus_tokenizes_like_each_text_in_memory(gpt2, tmp_path
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=lambda *a, **kw: iter(rows)))
     monkeypatch.setattr(corpus, "_hub_online", lambda: None)
     monkeypatch.setattr(tokenizer, "load_tokenizer", lambda name, folder=None: gpt2)
-    pg19 = load_corpus("pg19", folder=tmp_path, max_docs=0)
+    pg19 = load_corpus("pg19", folder=tmp_path, hub_docs=0)
     streamed = tokenize(pg19, "gpt2", folder=tmp_path, chunk_chars=2000, batch_chars=5000)  # many flushes
     expected = [encode(gpt2, [text])[0] for _, text in pg19.texts()]
     assert streamed.offsets.tolist() == np.cumsum([0] + [len(ids) for ids in expected]).tolist()

@@ -184,14 +184,40 @@ def test_shuffles_within_the_budget_equal_the_in_memory_ones_or_stay_uniform(tmp
     in_memory = twopoint.shuffle_within_documents(tokens, offsets, seed=3)
     mapped = twopoint.shuffle_within_documents(tokens, offsets, seed=3, memory_budget=1000)
     assert isinstance(mapped.base, np.memmap) and np.array_equal(mapped, in_memory)
-    # across the corpus: one permutation while it fits (as before), buckets past it, still a permutation
+    # across the corpus: one permutation up to a bucket's size (as before), buckets past it, still a permutation
     assert np.array_equal(twopoint.shuffle_across_corpus(tokens, offsets, seed=3), np.random.default_rng(3).permutation(tokens))
-    bucketed = twopoint.shuffle_across_corpus(tokens, offsets, seed=3, memory_budget=15_000)  # 10 k × 10 B: 14 buckets
-    assert isinstance(bucketed.base, np.memmap) and np.array_equal(np.sort(bucketed), np.sort(tokens))
-    assert not np.array_equal(bucketed, tokens)
-    # uniform over all 4! orders of four tokens dealt into two buckets (4 × 9 bytes: twice 40 // 2)
-    seen = collections.Counter(tuple(twopoint.shuffle_across_corpus(np.arange(4, dtype=np.uint8), None, seed, memory_budget=40))
-                               for seed in range(4800))
-    assert len(seen) == 24
-    chi2 = sum((n - 200) ** 2 / 200 for n in seen.values())
-    assert chi2 < 49.7  # χ² with 23 degrees of freedom, p = 0.001; a biased dealer (e.g. no block permutation) fails
+    monkeypatch.setattr(twopoint, "SHUFFLE_BUCKET_TOKENS", 1000)  # 10 buckets
+    monkeypatch.setattr(twopoint, "SHUFFLE_BLOCK_TOKENS", 700)  # blocks straddle the buckets
+    bucketed = twopoint.shuffle_across_corpus(tokens, offsets, seed=3)
+    assert np.array_equal(np.sort(bucketed), np.sort(tokens)) and not np.array_equal(bucketed, tokens)
+    mapped = twopoint.shuffle_across_corpus(tokens, offsets, seed=3, memory_budget=1000)  # the budget picks the storage,
+    assert isinstance(mapped.base, np.memmap) and np.array_equal(mapped, bucketed)  # never the permutation
+    # uniform over all 5! orders of five tokens: buckets of two expected, blocks of two dealt across them
+    monkeypatch.setattr(twopoint, "SHUFFLE_BUCKET_TOKENS", 2)
+    monkeypatch.setattr(twopoint, "SHUFFLE_BLOCK_TOKENS", 2)
+    seen = collections.Counter(tuple(twopoint.shuffle_across_corpus(np.arange(5, dtype=np.uint8), None, seed).tolist())
+                               for seed in range(12_000))
+    assert len(seen) == 120
+    chi2 = sum((n - 100) ** 2 / 100 for n in seen.values())
+    assert chi2 < 167  # χ² with 119 degrees of freedom, p ≈ 0.001; a dealer that keeps block order fails
+
+
+def test_measure_does_not_depend_on_the_memory_budget(tmp_path, monkeypatch):
+    # the budget is not part of measure's cache key: in memory or on disk, the same curves must come out
+    monkeypatch.setattr(twopoint, "SHUFFLE_BUCKET_TOKENS", 5000)  # the bucketed corpus-wide shuffle, both times
+    tokens, offsets = sticky_chain(12, 1000, 40, 0.5, seed=5)
+    spills = collections.Counter()
+    for cls in (paircount.SpilledPairTable, paircount.SpilledGroupCounts):
+        monkeypatch.setattr(cls, "close", lambda self, close=cls.close: spills.update([type(self).__name__]) or close(self))
+    runs = []
+    for k, budget in enumerate((paircount.DEFAULT_MEMORY_BUDGET, 60_000)):  # 60 kB: copies mapped, counts spilled
+        monkeypatch.setenv("L2M_CACHE", str(tmp_path / str(k)))
+        runs.append(twopoint.measure(tokens, offsets, 40, (1, 16, 64), n_boot=2, n_shuffle=2, memory_budget=budget))
+        assert (sum(spills.values()) > 0) == (k == 1)  # the small budget really went to DuckDB
+    assert spills["SpilledGroupCounts"] > 0
+    whole, small = runs
+    for name in ("n_pairs", "raw", "plugin", "equal", "shuffled_within", "shuffled_corpus", "shuffled_corpus_sd", "corrected"):
+        assert np.array_equal(whole[name], small[name], equal_nan=True), name
+    assert np.allclose(whole["raw_stderr"], small["raw_stderr"], rtol=1e-9)  # DuckDB sums in another order
+    assert np.allclose(whole["boot_alpha"], small["boot_alpha"], rtol=1e-6)
+    assert np.allclose(whole["boot_alpha_equal"], small["boot_alpha_equal"], rtol=1e-6, equal_nan=True)

@@ -12,7 +12,7 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
     estimators                mutual information of text, and its fits
       entropy    plug-in and Grassberger entropies                                          (ch. 01, 02)
       alphabets  ch. 02's top-k tokens, characters, prefixes, in bounded memory       tokenizer → alphabets → twopoint
-      paircount  pair counts in bounded memory: blocks, merges, DuckDB spill; bootstrap groups  → twopoint
+      paircount  pair counts in bounded memory: blocks, merges, DuckDB spill; bootstrap groups  → twopoint, bipartite
       twopoint   two-point MI against distance, on token arrays                             tokenizer → twopoint
       lm         scorers: token ids → per-token log-probabilities (transformers, vLLM)      tokenizer → lm
       passes     windows, splits and the forward passes a measurement needs                 tokenizer → passes

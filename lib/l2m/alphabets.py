@@ -12,7 +12,7 @@ and :func:`truncate_documents` keeps the same-length prefix of every document fo
 
 At the paper's scale (PG19, ≈3·10⁹ LLaMA-3 tokens, Appx. B) neither the ids nor any temporary of their
 length may live in memory: the input may be a memory map, the work runs over blocks of it, and every
-corpus-sized output comes from :func:`l2m.cache.scratch_array`, in memory up to half of ``memory_budget``
+corpus-sized output comes from :func:`l2m.cache.scratch_array`, in memory up to a quarter of ``memory_budget``
 bytes and a memory map of an unlinked file past it. The ids are those of the plain in-memory one-liners
 (tests/test_alphabets.py compares them); only their dtype is the smallest that holds the alphabet
 (uint16 up to 65,536 symbols, else uint32), both of which :mod:`l2m.paircount` counts.
@@ -64,7 +64,7 @@ def top_k_alphabet(tokens: np.ndarray, k: int, memory_budget: int = DEFAULT_MEMO
     rank[order] = np.arange(len(order))
     dtype = id_dtype(k + 1)
     label = np.minimum(rank, k).astype(dtype)  # token id → its class
-    out = cache.scratch_array(len(tokens), dtype, memory_budget // 2)
+    out = cache.scratch_array(len(tokens), dtype, memory_budget // 4)
     step = _block_items(memory_budget, 8 + dtype.itemsize)  # the gather's intp indices and its output
     for start in range(0, len(tokens), step):
         np.take(label, tokens[start : start + step], out=out[start : start + step])
@@ -100,7 +100,7 @@ def character_alphabet(texts: Sequence[str],
     label = np.zeros(CODE_POINTS, dtype)
     label[alphabet] = np.arange(len(alphabet))
     offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    ids = cache.scratch_array(int(offsets[-1]), dtype, memory_budget // 2)
+    ids = cache.scratch_array(int(offsets[-1]), dtype, memory_budget // 4)
     for i, text in enumerate(texts):
         for start, points in _code_point_blocks(text, step):
             begin = offsets[i] + start
@@ -125,7 +125,7 @@ def truncate_documents(tokens: np.ndarray, offsets: np.ndarray, max_tokens: int,
         low, high = (cap, high) if np.minimum(lengths, cap).sum() <= max_tokens else (low, cap - 1)
     kept = np.minimum(lengths, low)
     new_offsets = np.concatenate(([0], np.cumsum(kept))).astype(np.int64)
-    out = cache.scratch_array(int(new_offsets[-1]), tokens.dtype, memory_budget // 2)
+    out = cache.scratch_array(int(new_offsets[-1]), tokens.dtype, memory_budget // 4)
     for start, begin, end in zip(offsets[:-1], new_offsets[:-1], new_offsets[1:]):
         out[begin:end] = tokens[start : start + end - begin]
     return out, new_offsets

@@ -68,9 +68,14 @@ def scratch_array(n: int, dtype: np.dtype | type, in_memory_bytes: int) -> np.nd
     dtype = np.dtype(dtype)
     if n * dtype.itemsize <= in_memory_bytes or n == 0:
         return np.empty(n, dtype)
-    fd, name = tempfile.mkstemp(dir=scratch_dir(), suffix=".bin")
+    folder, size = scratch_dir(), n * dtype.itemsize
+    free = shutil.disk_usage(folder).free
+    if free < size:  # a memory map past the disk's end dies with SIGBUS, long after this point: say it now
+        raise OSError(f"{size / 2**30:.1f} GB of scratch space needed in {folder}, {free / 2**30:.1f} GB free "
+                      f"(set L2M_CACHE to a larger disk)")
+    fd, name = tempfile.mkstemp(dir=folder, suffix=".bin")
     try:
-        os.ftruncate(fd, n * dtype.itemsize)
+        os.ftruncate(fd, size)
         return np.asarray(np.memmap(name, dtype=dtype, mode="r+", shape=(n,)))  # the ndarray keeps the map alive
     finally:
         os.close(fd)

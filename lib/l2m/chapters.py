@@ -105,7 +105,7 @@ class TwoPointChapter:
 
     corpora: tuple = param(("books", "wiki"), subset_of(CORPORA,
                                                         "corpora to measure; pg19 and wikipedia need internet"))
-    hub_docs: int = param(0, between(0, 10**9, "documents read from each hub corpus (pg19, wikipedia); 0 reads its "
+    hub_docs: int = param(2000, between(0, 10**9, "documents read from each hub corpus (pg19, wikipedia); 0 reads its "
                                             "whole train split"))
     tokenizer: str = param("smollm2-135m", Rule(_nonempty_name, "a packaged tokenizer name or a local path"))
     max_distance: int = param(4096, one_of(DISTANCE_CHOICES, "largest distance d; d runs over powers of 2"))
@@ -114,7 +114,7 @@ class TwoPointChapter:
     n_boot: int = param(10, between(0, 1000, "bootstrap replicates over documents for alpha"))
     n_shuffle: int = param(4, between(2, 100, "corpus-wide shuffles averaged into the bias baseline"))
     seed: int = param(0, between(0, 2**32 - 1, "seed of the shuffle baselines and the bootstrap"))
-    memory_gb: float = param(2.0, between(0.05, 1024, "memory budget of the pair counting, GB (spills to disk past it)",
+    memory_gb: float = param(2.0, between(0.05, 1024, "memory budget of the counting, bootstrap and corpus copies, GB (disk past it)",
                                           integer=False))
     alpha_tolerance: float = param(0.15, between(0, 2, "claims: |alpha - paper| allowed beyond 2 bootstrap sd",
                                                   integer=False))

@@ -14,7 +14,7 @@ packages of ``data/sources.yml`` (fetched by :mod:`l2m.fetch`):
 - ``pg19`` and ``wikipedia``: the paper's own corpora through Hugging Face ``datasets``, only
   where the hub is reachable; offline they stop at once with an error naming ``books`` and ``wiki``.
   Their rows are streamed one at a time to text files: the first 1,200 books or 2,000 articles,
-  unless :func:`load_corpus`'s ``max_docs`` asks for another count or the whole split.
+  unless :func:`load_corpus`'s ``hub_docs`` asks for another count or the whole split; empty rows are skipped.
 
 A built corpus is a folder ``<cache>/corpora/<name>-<key>/`` with one UTF-8 text per document
 and ``metadata.json`` (id, title, author, year, source package, licence, n_chars, sha256 per
@@ -49,7 +49,7 @@ from .sources import READERS, slug, tidy
 __all__ = ["CORPORA", "Corpus", "CorpusUnavailable", "Document", "Texts", "load_corpus"]
 
 LOCAL_CORPORA = ("books", "wiki")
-HUB_CORPORA = {  # name -> (dataset, config, split, documents kept unless load_corpus's max_docs says); streamed
+HUB_CORPORA = {  # name -> (dataset, config, split, documents kept unless load_corpus's hub_docs says); streamed
     "pg19": ("deepmind/pg19", None, "train", 1200),  # chapter 01's paper preset takes 1024 books of 2048+ tokens
     "wikipedia": ("wikimedia/wikipedia", "20231101.en", "train", 2000),
 }
@@ -228,23 +228,25 @@ def _hub_drafts(name: str, limit: int) -> Iterator[tuple[dict, str]]:
             meta = dict(title=title, author=author, year=year, licence="public domain (Project Gutenberg)")
         else:
             meta = dict(title=row["title"], author="Wikipedia contributors", year=2023, licence="CC BY-SA 4.0")
+        text = tidy(row["text"])
+        if not text.strip():  # an empty row of a split of millions must not stop the build after hours
+            continue
         doc_id = f"{name}/{slug(f'{i:05d}-' + meta['title'])[:80]}"
-        yield {"id": doc_id, **meta, "source": dataset}, tidy(row["text"])
+        yield {"id": doc_id, **meta, "source": dataset}, text
 
 
-def load_corpus(name: str = "books", folder: Path | None = None, max_docs: int | None = None) -> Corpus:
+def load_corpus(name: str = "books", folder: Path | None = None, hub_docs: int | None = None) -> Corpus:
     """The corpus ``name`` (one of :data:`CORPORA`), built first if this version is not in the cache.
 
-    ``max_docs``, for the hub corpora only: None keeps the first :data:`HUB_CORPORA` cap of documents, 0
+    ``hub_docs``, rows read from a hub corpus (a local corpus is always whole): None keeps the first
+    :data:`HUB_CORPORA` cap of documents, 0
     every document of the split (chapter 02 at the paper's scale: the whole PG19 train split, Appx. B),
     n the first n. The cap is part of the corpus's key: two caps are two corpora.
     """
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; the corpora are: {', '.join(CORPORA)}")
-    if max_docs is not None and name not in HUB_CORPORA:
-        raise ValueError(f"max_docs applies to the hub corpora ({', '.join(HUB_CORPORA)}) only, not to {name!r}")
-    if max_docs is not None and max_docs < 0:
-        raise ValueError(f"max_docs must be 0 (every document) or a positive count, not {max_docs}")
+    if hub_docs is not None and hub_docs < 0:
+        raise ValueError(f"hub_docs must be 0 (every document) or a positive count, not {hub_docs}")
     if name in HUB_CORPORA:
         why = _hub_online()
         if why:
@@ -254,7 +256,7 @@ def load_corpus(name: str = "books", folder: Path | None = None, max_docs: int |
                 f"or 'wiki' (106 Wikipedia articles), e.g. load_corpus('books')."
             )
         dataset, config, split, default_limit = HUB_CORPORA[name]
-        limit = default_limit if max_docs is None else max_docs
+        limit = default_limit if hub_docs is None else hub_docs
         key = cache.key_digest({"corpus": name, "dataset": [dataset, config, split, limit],
                                 "code": cache.source_digest([sys.modules[__name__]])})
     else:

@@ -34,7 +34,7 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -44,7 +44,7 @@ DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes one distance's counting may hold (pap
 DENSE_TABLE_LIMIT = 1 << 22  # V² up to 4M cells: count a block with bincount (32 MB), else sort
 BYTES_PER_PAIR = 32  # peak per pair of a block: its code, the sorted copy, run ends (int64), counts
 BYTES_PER_ENTRY = 48  # per distinct pair kept: code + count, twice while merging, plus the merge order
-BYTES_PER_GROUP_ENTRY = 48  # per (group, distinct pair) of GroupCounts: position + count, the merge, a replicate's copy
+BYTES_PER_GROUP_ENTRY = 64  # per (group, distinct pair) of GroupCounts: the tables, their merge (~56 B at its peak)
 
 
 def code_dtype(vocab_size: int) -> np.dtype:
@@ -182,18 +182,18 @@ class SpilledPairTable:
     """The pair counts of one distance in a DuckDB database on disk; aggregates come back, never the pairs.
 
     Made by :meth:`create` (blocks appended, merged by one GROUP BY when first read; owns its database)
-    or by :meth:`SpilledGroupCounts.table` (the merged table ``pairs`` of a replicate in the group
-    counts' database, dropped on ``close()``).
+    or by :meth:`SpilledGroupCounts.table` (a replicate's merged table ``name`` in the group counts'
+    database, its own name, dropped on ``close()``).
     """
 
     def __init__(self, con: Any, vocab_size: int, folder: tempfile.TemporaryDirectory | None = None,
-                 merged: bool = False):
-        self.con, self.vocab_size, self._folder, self._merged = con, vocab_size, folder, merged
+                 merged: bool = False, name: str = "pairs"):
+        self.con, self.vocab_size, self._folder, self._merged, self.name = con, vocab_size, folder, merged, name
         self.left = np.zeros(vocab_size, np.int64)
         self.right = np.zeros(vocab_size, np.int64)
-        if merged:  # the marginals of the table ``pairs`` as two SQL aggregates (V rows each)
+        if merged:  # the marginals of the merged table as two SQL aggregates (V rows each)
             for side, member in ((self.left, f"code // {vocab_size}"), (self.right, f"code % {vocab_size}")):
-                rows = con.execute(f"SELECT ({member})::BIGINT AS t, sum(n)::BIGINT AS n FROM pairs GROUP BY t"
+                rows = con.execute(f"SELECT ({member})::BIGINT AS t, sum(n)::BIGINT AS n FROM {name} GROUP BY t"
                                    ).fetchnumpy()
                 side[np.asarray(rows["t"], np.int64)] = np.asarray(rows["n"], np.int64)
 
@@ -219,14 +219,21 @@ class SpilledPairTable:
 
     def _merge(self) -> None:
         if not self._merged:  # one out-of-core GROUP BY; the blocks are dropped after it
-            self.con.execute("CREATE TEMP TABLE pairs AS SELECT code, sum(n)::BIGINT AS n FROM blocks GROUP BY code")
+            self.con.execute(f"CREATE TEMP TABLE {self.name} AS SELECT code, sum(n)::BIGINT AS n FROM blocks GROUP BY code")
             self.con.execute("DROP TABLE blocks")
             self._merged = True
 
     def histogram(self) -> tuple[np.ndarray, np.ndarray]:
         self._merge()
-        rows = self.con.execute("SELECT n, count(*) AS m FROM pairs GROUP BY n ORDER BY n").fetchnumpy()
+        rows = self.con.execute(f"SELECT n, count(*) AS m FROM {self.name} GROUP BY n ORDER BY n").fetchnumpy()
         return np.asarray(rows["n"], np.int64), np.asarray(rows["m"], np.int64)
+
+    def batches(self, rows: int = 1 << 20) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The merged (codes, counts), ``rows`` at a time (unsorted): a spilled table moved elsewhere in bounded memory."""
+        self._merge()
+        reader = self.con.sql(f"SELECT code, n FROM {self.name}").to_arrow_reader(rows)
+        for batch in reader:
+            yield batch.column(0).to_numpy(), batch.column(1).to_numpy()
 
     def stderr(self) -> float:
         """:func:`mi_stderr` as two SQL sums: Var[i] = S2/N − (S1/N)², i − ln N = ln n − ln n_x − ln n_y."""
@@ -238,7 +245,7 @@ class SpilledPairTable:
             self.con.register(name, pa.table({"t": seen.astype(np.int64), "l": np.log(side[seen])}))
         v = self.vocab_size
         s1, s2 = self.con.execute(  # fetched to the end (fetchall): the connection is then free for unregister
-            f"SELECT sum(n * q), sum(n * q * q) FROM (SELECT n, ln(n) - lx.l - ry.l AS q FROM pairs "
+            f"SELECT sum(n * q), sum(n * q * q) FROM (SELECT n, ln(n) - lx.l - ry.l AS q FROM {self.name} "
             f"JOIN lx ON lx.t = (code // {v})::BIGINT JOIN ry ON ry.t = (code % {v})::BIGINT)").fetchall()[0]
         self.con.unregister("lx")
         self.con.unregister("ry")
@@ -247,7 +254,7 @@ class SpilledPairTable:
 
     def close(self) -> None:
         if self._folder is None:  # a replicate in a group counts' database: only its table goes
-            self.con.execute("DROP TABLE IF EXISTS pairs")
+            self.con.execute(f"DROP TABLE IF EXISTS {self.name}")
             return
         self.con.close()
         self._folder.cleanup()
@@ -346,6 +353,7 @@ class SpilledGroupCounts:
         self.vocab_size, self.n_groups = vocab_size, n_groups
         self.con, self._folder = open_duckdb(memory_budget, spill_dir)
         self.con.execute("CREATE TABLE entries (g UINTEGER, code UBIGINT, n BIGINT)")
+        self._replicates = 0
 
     def append(self, group: int, codes: np.ndarray, counts: np.ndarray) -> None:
         import pyarrow as pa
@@ -355,15 +363,18 @@ class SpilledGroupCounts:
         self.con.unregister("block")
 
     def table(self, weights: np.ndarray | None = None) -> SpilledPairTable:
+        """The counts of a corpus holding group g ``weights[g]`` times, in a table of its own (close it after use)."""
         import pyarrow as pa
 
         weights = np.ones(self.n_groups, np.int64) if weights is None else np.asarray(weights, np.int64)
         drawn = np.flatnonzero(weights)
+        self._replicates += 1
+        name = f"replicate_{self._replicates}"  # each open replicate its own table: none overwrites another
         self.con.register("w", pa.table({"g": drawn.astype(np.uint32), "m": weights[drawn].astype(np.int64)}))
-        self.con.execute("CREATE OR REPLACE TEMP TABLE pairs AS "  # temporary: 1.3x faster than a stored table, spills all the same
+        self.con.execute(f"CREATE TEMP TABLE {name} AS "  # temporary: 1.3x faster than a stored table, spills the same
                          "SELECT code, sum(n * m)::BIGINT AS n FROM entries JOIN w USING (g) GROUP BY code")
         self.con.unregister("w")
-        return SpilledPairTable(self.con, self.vocab_size, merged=True)
+        return SpilledPairTable(self.con, self.vocab_size, merged=True, name=name)
 
     def close(self) -> None:
         self.con.close()
@@ -375,30 +386,49 @@ def group_counts(tokens: np.ndarray, offsets: np.ndarray, doc_bounds: np.ndarray
                  spill_dir: Path | None = None) -> GroupCounts | SpilledGroupCounts:
     """The pair counts at distance d of each group ``doc_bounds[g]:doc_bounds[g+1]`` of whole documents.
 
-    In memory (:class:`GroupCounts`) while the entries fit ``memory_budget`` at
-    :data:`BYTES_PER_GROUP_ENTRY` bytes each; past that every group's table goes to DuckDB
-    (:class:`SpilledGroupCounts`; call ``close()``). Either gives, for bootstrap weights, exactly the
-    counts of the resampled corpus.
+    Half of ``memory_budget`` counts one group at a time (:func:`count_pairs`); the other half holds
+    the groups' tables (:class:`GroupCounts`, at :data:`BYTES_PER_GROUP_ENTRY` bytes an entry) until
+    they outgrow it, and from then on DuckDB holds them (:class:`SpilledGroupCounts`, its memory limit
+    that same half; call ``close()``). A group too large to count in memory is itself spilled and its
+    merged pairs streamed into DuckDB. Either kind gives, for bootstrap weights, exactly the counts
+    of the resampled corpus.
     """
     offsets = np.asarray(offsets, dtype=np.int64)
+    half = memory_budget // 2
     tables: list[tuple[np.ndarray, np.ndarray]] = []
     entries = 0
     spilled: SpilledGroupCounts | None = None
-    for g, (g0, g1) in enumerate(zip(doc_bounds[:-1].tolist(), doc_bounds[1:].tolist())):
-        table = count_pairs(tokens, offsets, d, vocab_size, span, memory_budget, int(offsets[g0]), int(offsets[g1]))
-        if not isinstance(table, PairTable):
-            table.close()
-            raise MemoryError("one document group's distinct pairs outgrow the memory budget: use more groups")
-        if spilled is None and (entries + len(table.codes)) * BYTES_PER_GROUP_ENTRY > memory_budget:
-            spilled = SpilledGroupCounts(vocab_size, len(doc_bounds) - 1, memory_budget, spill_dir)
-            for k, kept in enumerate(tables):
-                spilled.append(k, *kept)
-            tables.clear()
+
+    def spill() -> SpilledGroupCounts:
+        moved = SpilledGroupCounts(vocab_size, len(doc_bounds) - 1, memory_budget, spill_dir)
+        for k, kept in enumerate(tables):
+            moved.append(k, *kept)
+        tables.clear()
+        return moved
+
+    try:
+        for g, (g0, g1) in enumerate(zip(doc_bounds[:-1].tolist(), doc_bounds[1:].tolist())):
+            table = count_pairs(tokens, offsets, d, vocab_size, span, half, int(offsets[g0]), int(offsets[g1]),
+                                spill_dir)
+            if isinstance(table, SpilledPairTable):  # this group alone outgrows memory
+                spilled = spilled or spill()
+                try:
+                    for codes, counts in table.batches():
+                        spilled.append(g, codes, counts)
+                finally:
+                    table.close()
+                continue
+            if spilled is None and (entries + len(table.codes)) * BYTES_PER_GROUP_ENTRY > half:
+                spilled = spill()
+            if spilled is not None:
+                spilled.append(g, table.codes, table.counts)
+            else:
+                tables.append((table.codes, table.counts))
+                entries += len(table.codes)
+    except BaseException:
         if spilled is not None:
-            spilled.append(g, table.codes, table.counts)
-        else:
-            tables.append((table.codes, table.counts))
-            entries += len(table.codes)
+            spilled.close()
+        raise
     return spilled if spilled is not None else GroupCounts.from_tables(tables, vocab_size)
 
 

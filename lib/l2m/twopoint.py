@@ -11,7 +11,7 @@ outgrow the memory budget), so memory is set by ``memory_budget``, not by the co
 counted on parallel threads (numpy's sort releases the GIL), each with its share of the budget.
 
 Tokens come as one flat array with document offsets (``offsets[k]:offsets[k+1]`` is document k),
-the layout of :class:`l2m.corpus.TokenArray`.
+the layout of :class:`l2m.tokenizer.TokenArray`.
 """
 from __future__ import annotations
 
@@ -126,17 +126,21 @@ def shuffle_within_documents(tokens: np.ndarray, offsets: np.ndarray, seed: int 
     Each document keeps its own unigram counts, so two tokens of one document still share
     information about which document they came from: Î(d) of this copy is the estimator's bias
     *plus* the between-document MI, a constant in d (part of the paper's offset C). The copy is a
-    memory map when it outgrows ``memory_budget`` (:func:`l2m.cache.scratch_array`); one document
+    memory map past a quarter of ``memory_budget`` (:func:`l2m.cache.scratch_array`); one document
     at a time is permuted in memory.
     """
     from . import cache
 
     rng = np.random.default_rng(seed)
-    shuffled = cache.scratch_array(len(tokens), np.asarray(tokens).dtype, memory_budget)
+    shuffled = cache.scratch_array(len(tokens), np.asarray(tokens).dtype, memory_budget // 4)
     shuffled[:] = tokens
     for start, end in zip(offsets[:-1], offsets[1:]):
         shuffled[start:end] = rng.permutation(shuffled[start:end])
     return shuffled
+
+
+SHUFFLE_BUCKET_TOKENS = 1 << 26  # tokens permuted in memory at once (256 MB of uint32 ids): set by N alone
+SHUFFLE_BLOCK_TOKENS = 1 << 24  # tokens dealt into buckets at once (a label, its sort order and the token: ~230 MB)
 
 
 def shuffle_across_corpus(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0,
@@ -146,37 +150,46 @@ def shuffle_across_corpus(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0
     Same N, same pair counts at every d, same corpus-wide marginals, and no dependence of any kind:
     Î(d) of this copy is the estimator's bias alone, the baseline to subtract from the raw curve.
 
-    A corpus whose permutation fits half of ``memory_budget`` (tokens and an int64 index each) is
-    permuted at once, ``rng.permutation``. A larger one (PG19 at the paper's scale) is permuted in
-    two passes through a memory map (:func:`l2m.cache.scratch_array`), still uniformly at random:
-    the output is cut into buckets of fixed sizes; each block of the input is permuted and dealt
-    out, a multivariate hypergeometric draw of how many of its tokens each bucket still takes; then
-    each bucket is permuted in place. Every final order has probability 1/N! (given the bucket sizes,
-    which set of tokens lands in each bucket is uniform, and so is their order inside it).
+    Up to :data:`SHUFFLE_BUCKET_TOKENS` tokens: one ``rng.permutation``. Beyond (PG19 at the paper's
+    scale) the Rao–Sandelius shuffle, still uniform over all N! orders: every token gets an independent
+    uniform label among ⌈N / SHUFFLE_BUCKET_TOKENS⌉ buckets, the tokens are dealt into their buckets
+    block by block (the labels drawn twice from the same per-block seeds: once to size the buckets,
+    once to deal), and each bucket is permuted in place. Which permutation comes out depends on N and
+    ``seed`` alone, never on ``memory_budget``, which only decides whether the copy is a memory map
+    (:func:`l2m.cache.scratch_array`, past a quarter of the budget).
     """
     from . import cache
 
     del offsets  # the documents keep their lengths: the offsets stay as they are
     tokens = np.asarray(tokens)
-    rng = np.random.default_rng(seed)
-    n, per_item = len(tokens), tokens.dtype.itemsize + 8
-    n_buckets = -(-n * per_item // max(memory_budget // 2, 1))
-    if n_buckets <= 1:
-        return rng.permutation(tokens)
-    shuffled = cache.scratch_array(n, tokens.dtype, memory_budget)
-    edges = np.linspace(0, n, n_buckets + 1).astype(np.int64)
-    filled, room = edges[:-1].copy(), np.diff(edges)
-    block = max(n // n_buckets, 1)
-    for start in range(0, n, block):
-        dealt = rng.permutation(tokens[start : start + block])
-        taken = rng.multivariate_hypergeometric(room, len(dealt))
-        cuts = np.concatenate(([0], np.cumsum(taken)))
-        for k in np.flatnonzero(taken):
-            shuffled[filled[k] : filled[k] + taken[k]] = dealt[cuts[k] : cuts[k + 1]]
-        filled += taken
-        room -= taken
-    for a, b in zip(edges[:-1].tolist(), edges[1:].tolist()):
-        shuffled[a:b] = rng.permutation(shuffled[a:b])
+    n = len(tokens)
+    if n <= SHUFFLE_BUCKET_TOKENS:
+        return np.random.default_rng(seed).permutation(tokens)
+    n_buckets = -(-n // SHUFFLE_BUCKET_TOKENS)
+    starts = range(0, n, SHUFFLE_BLOCK_TOKENS)
+    label_seeds, bucket_seed = np.random.SeedSequence(seed).spawn(2)
+    block_seeds = label_seeds.spawn(len(starts))
+
+    def labels(b: int) -> np.ndarray:  # the bucket of each token of block b, the same draws every time
+        size = min(SHUFFLE_BLOCK_TOKENS, n - starts[b])
+        return np.random.default_rng(block_seeds[b]).integers(0, n_buckets, size, dtype=np.uint16)
+
+    sizes = sum(np.bincount(labels(b), minlength=n_buckets) for b in range(len(starts)))
+    edges = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    filled = edges[:-1].copy()
+    shuffled = cache.scratch_array(n, tokens.dtype, memory_budget // 4)
+    for b, start in enumerate(starts):
+        label = labels(b)
+        order = np.argsort(label, kind="stable")  # a radix sort of 16-bit labels: the block grouped by bucket
+        dealt = tokens[start : start + len(label)][order]
+        counts = np.bincount(label, minlength=n_buckets)
+        cuts = np.concatenate(([0], np.cumsum(counts)))
+        for k in np.flatnonzero(counts):
+            shuffled[filled[k] : filled[k] + counts[k]] = dealt[cuts[k] : cuts[k + 1]]
+        filled += counts
+    rng = np.random.default_rng(bucket_seed)
+    for a, z in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        shuffled[a:z] = rng.permutation(shuffled[a:z])
     return shuffled
 
 
@@ -261,6 +274,8 @@ def bootstrap_alpha(
 
     from tqdm import tqdm
 
+    if n_boot == 0:
+        return {"corrected": np.zeros(0), "equal": np.zeros(0)}
     distances = np.asarray(distances, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
     rng = np.random.default_rng(seed)
@@ -272,22 +287,23 @@ def bootstrap_alpha(
     span = equal_pairs_span(offsets, distances)
     curves = {name: np.full((n_boot, len(distances)), np.nan) for name in ("raw", "baseline", "equal")}
     # (curve, shuffle k or None for the corpus itself, left-position span, the replicates it serves)
-    sources = [("raw", None, None, range(n_boot))] + [("equal", None, span, range(n_boot))] * equal_pairs + [
-        ("baseline", k, None, range(k, n_boot, n_base)) for k in range(n_base)]
-    bar = tqdm(total=len(sources) * len(distances), desc="bootstrap over documents", leave=False)
-    for name, k, source_span, replicates in sources:
-        counted = tokens if k is None else shuffle_across_corpus(tokens, offsets, seed + 1 + k, memory_budget)
-        for j, d in enumerate(distances.tolist()):
-            bar.update()
-            if source_span is not None and d > source_span:
-                continue
-            with closing(paircount.group_counts(counted, offsets, groups, d, vocab_size, source_span,
-                                                memory_budget)) as counts:
-                for b in replicates:  # a merge per replicate, not a recount
-                    with closing(counts.table(weights[b])) as table:
-                        curves[name][b, j] = table_mi(table, with_stderr=False)[0]
-        del counted  # one shuffle at a time: a memory map at the paper's scale, freed here
-    bar.close()
+    sources = [("raw", None, None, range(n_boot))]
+    if equal_pairs:
+        sources.append(("equal", None, span, range(n_boot)))
+    sources += [("baseline", k, None, range(k, n_boot, n_base)) for k in range(n_base)]
+    with tqdm(total=len(sources) * len(distances), desc="bootstrap over documents", leave=False) as bar:
+        for name, k, source_span, replicates in sources:
+            counted = tokens if k is None else shuffle_across_corpus(tokens, offsets, seed + 1 + k, memory_budget)
+            for j, d in enumerate(distances.tolist()):
+                bar.update()
+                if source_span is not None and d > source_span:
+                    continue
+                with closing(paircount.group_counts(counted, offsets, groups, d, vocab_size, source_span,
+                                                    memory_budget)) as counts:
+                    for b in replicates:  # a merge per replicate, not a recount
+                        with closing(counts.table(weights[b])) as table:
+                            curves[name][b, j] = table_mi(table, with_stderr=False)[0]
+            del counted  # one shuffle at a time: a memory map at the paper's scale, freed here
     corrected, alphas_equal = [], []
     for b in range(n_boot):
         corrected.append(-corrected_fit(distances, curves["raw"][b] - curves["baseline"][b], sigma).exponent)
