@@ -184,3 +184,18 @@ def test_bootstrap_does_not_depend_on_where_the_group_counts_live(monkeypatch, t
     assert len(made) == 5 * 4  # raw, equal pairs and two shuffles, at each of the 5 distances
     assert np.array_equal(in_memory["corrected"], spilled["corrected"])
     assert np.array_equal(in_memory["equal"], spilled["equal"], equal_nan=True)
+
+
+def test_spill_folders_of_killed_processes_are_removed(tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a process id that no longer runs
+    stale = tmp_path / f"{paircount.spill_prefix(dead.pid)}abc"
+    alive = tmp_path / f"{paircount.spill_prefix()}def"  # this process's own
+    other_host = tmp_path / f"l2m-pairs-another-host-{dead.pid}-ghi"  # maybe alive elsewhere: kept
+    for folder in (stale, alive, other_host):
+        (folder / "pairs.duckdb").parent.mkdir()
+        (folder / "pairs.duckdb").write_bytes(b"x")
+    assert paircount.remove_stale_spills(tmp_path) == [stale]
+    assert not stale.exists() and alive.exists() and other_host.exists()

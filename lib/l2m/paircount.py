@@ -31,6 +31,9 @@ the bootstrap's weights, exactly the counts of the resampled corpus (tests/test_
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,12 +169,43 @@ class PairTable:
         """Nothing to release (the spilled table's ``close`` drops its database): callers close either kind."""
 
 
+def spill_prefix(pid: int | None = None) -> str:
+    """The name every DuckDB folder of process ``pid`` (default this one) on this host starts with."""
+    return f"l2m-pairs-{socket.gethostname()}-{os.getpid() if pid is None else pid}-"
+
+
+def remove_stale_spills(folder: Path) -> list[Path]:
+    """Remove the DuckDB folders that processes of this host left behind when killed; returns them.
+
+    A database of a paper-scale distance is tens of GB, and a killed run never reaches ``close()``.
+    Only folders of this host whose process is gone are removed (a cache shared by several machines
+    keeps the others' folders).
+    """
+    removed = []
+    host = f"l2m-pairs-{socket.gethostname()}-"
+    for path in folder.glob(f"{host}*"):
+        pid = path.name[len(host):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except PermissionError:  # alive, another user's
+            pass
+    return removed
+
+
 def open_duckdb(memory_budget: int, spill_dir: Path | None) -> tuple[Any, tempfile.TemporaryDirectory]:
     """A DuckDB database in a new temporary folder (under ``spill_dir``, default ``<cache>/scratch``), limited to
-    half the budget in memory; it spills its own hash tables to that folder past it."""
+    half the budget in memory; it spills its own hash tables to that folder past it. Folders left by killed
+    processes are removed first (:func:`remove_stale_spills`)."""
     import duckdb
 
-    folder = tempfile.TemporaryDirectory(prefix="l2m-pairs-", dir=spill_dir or cache.scratch_dir())
+    parent = Path(spill_dir or cache.scratch_dir())
+    remove_stale_spills(parent)
+    folder = tempfile.TemporaryDirectory(prefix=spill_prefix(), dir=parent)
     con = duckdb.connect(str(Path(folder.name) / "pairs.duckdb"), config={
         "memory_limit": f"{max(memory_budget // 2**20 // 2, 64)}MB", "temp_directory": folder.name,
         "preserve_insertion_order": False})
