@@ -30,6 +30,7 @@ the bootstrap's weights, exactly the counts of the resampled corpus (tests/test_
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -171,7 +172,11 @@ class PairTable:
 
 def spill_prefix(pid: int | None = None) -> str:
     """The name every DuckDB folder of process ``pid`` (default this one) on this host starts with."""
-    return f"l2m-pairs-{socket.gethostname()}-{os.getpid() if pid is None else pid}-"
+    return f"{_host_prefix()}{os.getpid() if pid is None else pid}-"
+
+
+def _host_prefix() -> str:
+    return f"l2m-pairs-{socket.gethostname()}-"
 
 
 def remove_stale_spills(folder: Path) -> list[Path]:
@@ -182,7 +187,7 @@ def remove_stale_spills(folder: Path) -> list[Path]:
     keeps the others' folders).
     """
     removed = []
-    host = f"l2m-pairs-{socket.gethostname()}-"
+    host = _host_prefix()
     for path in folder.glob(f"{host}*"):
         pid = path.name[len(host):].split("-", 1)[0]
         if not pid.isdigit():
@@ -195,6 +200,23 @@ def remove_stale_spills(folder: Path) -> list[Path]:
         except PermissionError:  # alive, another user's
             pass
     return removed
+
+
+@contextlib.contextmanager
+def arrays_as_view(con: Any, **views: dict[str, np.ndarray]) -> Iterator[None]:
+    """Each ``name={column: array}`` readable by SQL on ``con`` as the view ``name`` for the block's duration.
+
+    Queries in the block must be fetched to their end: DuckDB will not drop a view under an open result.
+    """
+    import pyarrow as pa
+
+    for name, columns in views.items():
+        con.register(name, pa.table(columns))
+    try:
+        yield
+    finally:
+        for name in views:
+            con.unregister(name)
 
 
 def open_duckdb(memory_budget: int, spill_dir: Path | None) -> tuple[Any, tempfile.TemporaryDirectory]:
@@ -238,14 +260,11 @@ class SpilledPairTable:
         return cls(con, vocab_size, folder)
 
     def append(self, codes: np.ndarray, counts: np.ndarray) -> None:
-        import pyarrow as pa
-
         left, right = marginals(codes, counts, self.vocab_size)
         self.left += left
         self.right += right
-        self.con.register("block", pa.table({"code": codes.astype(np.uint64), "n": counts.astype(np.int64)}))
-        self.con.execute("INSERT INTO blocks SELECT code, n FROM block")
-        self.con.unregister("block")
+        with arrays_as_view(self.con, block={"code": codes.astype(np.uint64), "n": counts.astype(np.int64)}):
+            self.con.execute("INSERT INTO blocks SELECT code, n FROM block")
 
     @property
     def n_pairs(self) -> int:
@@ -271,18 +290,16 @@ class SpilledPairTable:
 
     def stderr(self) -> float:
         """:func:`mi_stderr` as two SQL sums: Var[i] = S2/N − (S1/N)², i − ln N = ln n − ln n_x − ln n_y."""
-        import pyarrow as pa
-
         self._merge()
+        log_counts = {}  # ln n_x and ln n_y of the members seen
         for name, side in (("lx", self.left), ("ry", self.right)):
             seen = np.flatnonzero(side)
-            self.con.register(name, pa.table({"t": seen.astype(np.int64), "l": np.log(side[seen])}))
+            log_counts[name] = {"t": seen, "l": np.log(side[seen])}
         v = self.vocab_size
-        s1, s2 = self.con.execute(  # fetched to the end (fetchall): the connection is then free for unregister
-            f"SELECT sum(n * q), sum(n * q * q) FROM (SELECT n, ln(n) - lx.l - ry.l AS q FROM {self.name} "
-            f"JOIN lx ON lx.t = (code // {v})::BIGINT JOIN ry ON ry.t = (code % {v})::BIGINT)").fetchall()[0]
-        self.con.unregister("lx")
-        self.con.unregister("ry")
+        with arrays_as_view(self.con, **log_counts):
+            s1, s2 = self.con.execute(
+                f"SELECT sum(n * q), sum(n * q * q) FROM (SELECT n, ln(n) - lx.l - ry.l AS q FROM {self.name} "
+                f"JOIN lx ON lx.t = (code // {v})::BIGINT JOIN ry ON ry.t = (code % {v})::BIGINT)").fetchall()[0]
         n_total = float(self.n_pairs)
         return math.sqrt(max(s2 / n_total - (s1 / n_total) ** 2, 0.0) / n_total)
 
@@ -390,24 +407,18 @@ class SpilledGroupCounts:
         self._replicates = 0
 
     def append(self, group: int, codes: np.ndarray, counts: np.ndarray) -> None:
-        import pyarrow as pa
-
-        self.con.register("block", pa.table({"code": codes.astype(np.uint64), "n": counts.astype(np.int64)}))
-        self.con.execute(f"INSERT INTO entries SELECT {int(group)}, code, n FROM block")
-        self.con.unregister("block")
+        with arrays_as_view(self.con, block={"code": codes.astype(np.uint64), "n": counts.astype(np.int64)}):
+            self.con.execute(f"INSERT INTO entries SELECT {int(group)}, code, n FROM block")
 
     def table(self, weights: np.ndarray | None = None) -> SpilledPairTable:
         """The counts of a corpus holding group g ``weights[g]`` times, in a table of its own (close it after use)."""
-        import pyarrow as pa
-
         weights = np.ones(self.n_groups, np.int64) if weights is None else np.asarray(weights, np.int64)
         drawn = np.flatnonzero(weights)
         self._replicates += 1
         name = f"replicate_{self._replicates}"  # each open replicate its own table: none overwrites another
-        self.con.register("w", pa.table({"g": drawn.astype(np.uint32), "m": weights[drawn].astype(np.int64)}))
-        self.con.execute(f"CREATE TEMP TABLE {name} AS "  # temporary: 1.3x faster than a stored table, spills the same
-                         "SELECT code, sum(n * m)::BIGINT AS n FROM entries JOIN w USING (g) GROUP BY code")
-        self.con.unregister("w")
+        with arrays_as_view(self.con, w={"g": drawn.astype(np.uint32), "m": weights[drawn].astype(np.int64)}):
+            self.con.execute(f"CREATE TEMP TABLE {name} AS "  # temporary: 1.3x faster than a stored table, spills alike
+                             "SELECT code, sum(n * m)::BIGINT AS n FROM entries JOIN w USING (g) GROUP BY code")
         return SpilledPairTable(self.con, self.vocab_size, merged=True, name=name)
 
     def close(self) -> None:

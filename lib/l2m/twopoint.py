@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import paircount
+from . import cache, paircount
 from .entropy import (
     count_histogram,
     grassberger_entropy_from_histogram,
@@ -129,8 +129,6 @@ def shuffle_within_documents(tokens: np.ndarray, offsets: np.ndarray, seed: int 
     memory map past a quarter of ``memory_budget`` (:func:`l2m.cache.scratch_array`); one document
     at a time is permuted in memory.
     """
-    from . import cache
-
     rng = np.random.default_rng(seed)
     shuffled = cache.scratch_array(len(tokens), np.asarray(tokens).dtype, memory_budget // 4)
     shuffled[:] = tokens
@@ -158,8 +156,6 @@ def shuffle_across_corpus(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0
     ``seed`` alone, never on ``memory_budget``, which only decides whether the copy is a memory map
     (:func:`l2m.cache.scratch_array`, past a quarter of the budget).
     """
-    from . import cache
-
     del offsets  # the documents keep their lengths: the offsets stay as they are
     tokens = np.asarray(tokens)
     n = len(tokens)
@@ -208,14 +204,6 @@ def document_unigram_corpus(n_docs: int, length: int, vocab: int, concentration:
     marginal = laws.mean(axis=0)
     exact = float(np.sum(joint * np.log(joint / np.outer(marginal, marginal))))
     return tokens, np.arange(n_docs + 1, dtype=np.int64) * length, exact
-
-
-def resample_documents(tokens: np.ndarray, offsets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A bootstrap replicate: documents drawn with replacement, concatenated with new offsets."""
-    picks = rng.integers(0, len(offsets) - 1, size=len(offsets) - 1)
-    pieces = [tokens[offsets[i] : offsets[i + 1]] for i in picks]
-    new_offsets = np.concatenate(([0], np.cumsum([len(p) for p in pieces])))
-    return np.concatenate(pieces), new_offsets
 
 
 def corrected_curve(raw: np.ndarray, raw_stderr: np.ndarray, baseline: np.ndarray,
@@ -339,7 +327,7 @@ def measure(
     equal-pairs curve; skipped, empty, without ``equal_boot``). ``memory_budget`` (bytes) bounds the
     counting; the results do not depend on it, so it is not part of the key.
     """
-    from . import cache, entropy, fit
+    from . import entropy, fit
 
     distances = np.asarray(distances, dtype=np.int64)
     if n_shuffle < 2:
