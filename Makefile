@@ -7,13 +7,24 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lint check-figures lab publish bench gpu-check clean
+.PHONY: book test test-kernels lint check-figures lab publish bench gpu-check clean
 
 book: $(STAMP)
 	$(VENV)/bin/python -m l2m.build --preset $(PRESET)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# The numerically sensitive tests (marker `numerics`) under every ATEN_CPU_CAPABILITY this CPU supports
+# (l2m.numerics.kernel_paths: default, avx2, avx512) with 1 and 2 threads: their tolerances are bounds, so they
+# must pass on every path, not just the one this machine picks.
+test-kernels: $(STAMP)
+	@for path in $$($(VENV)/bin/python -c "from l2m import numerics; print(*numerics.kernel_paths())"); do \
+	  for threads in 1 2; do \
+	    echo "[test-kernels] ATEN_CPU_CAPABILITY=$$path OMP_NUM_THREADS=$$threads"; \
+	    ATEN_CPU_CAPABILITY=$$path OMP_NUM_THREADS=$$threads $(VENV)/bin/python -m pytest -q -m numerics || exit 1; \
+	  done; \
+	done
 
 # ruff (pyproject.toml [tool.ruff]): the package, the tests, the benchmarks and the chapters' code cells.
 lint: $(STAMP)

@@ -126,6 +126,10 @@ def test_covariance_rejects_bad_arguments():
         gaussian.covariance(2, "power", "qr")
 
 
+# Against a float64 Schur complement: float64 paths to 1e-10 (16 unknowns, κ(chol) ≈ 3: rounding ~1e-14); fp32
+# paths to 2e-4, the forward error bound n·u·κ·|x| ≈ 16 · 6e-8 · 3 · 4 ≈ 1.1e-5 of a triangular solve with 16
+# unknowns, values up to ~4 sd and κ(chol) = 3.0 (power) / 2.7 (log), with a ~17× margin.
+@pytest.mark.numerics
 @pytest.mark.parametrize("backend,dtype,tol", [("numpy", np.float64, 1e-10), ("torch", torch.float64, 1e-10),
                                                 ("torch", torch.float32, 2e-4), ("numpy", np.float32, 2e-4)])
 def test_sampler_conditionals_equal_schur_complement(backend, dtype, tol):

@@ -62,6 +62,7 @@ def test_mamba2_heads_fill_the_inner_width():
     assert backbone.config.n_groups == 1 and backbone.config.state_size == 4
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("arch", models.ARCHS)
 def test_gaussian_outputs_and_causality(arch):
     torch.manual_seed(0)
@@ -73,7 +74,9 @@ def test_gaussian_outputs_and_causality(arch):
         y[:, 9:] += 5.0  # change the future from position 9 on
         mean2, std2 = model(y)
     assert mean.shape == std.shape == (2, 16, 3) and bool((std > 0).all())
-    assert torch.allclose(mean[:, :9], mean2[:, :9], atol=1e-5) and torch.allclose(std[:, :9], std2[:, :9], atol=1e-5)
+    # exact, not close: a masked key's weight is exp(−inf) = 0 and a scan's past never reads the future, so the past
+    # positions see bit-identical operands in the same shapes (checked under every ATEN_CPU_CAPABILITY here)
+    assert torch.equal(mean[:, :9], mean2[:, :9]) and torch.equal(std[:, :9], std2[:, :9])
     assert not torch.allclose(mean[:, 9:], mean2[:, 9:], atol=1e-3)
 
 
@@ -92,6 +95,7 @@ def test_window_overrides_the_size_and_applies_to_swa_only():
     assert models.model_config("mamba", "tiny", "gaussian", 32, channels=2, window=5).window == 0
 
 
+@pytest.mark.numerics
 def test_window_limits_the_receptive_field():
     # One layer lets output t see inputs t − (window − 1) .. t; n_layer layers stack that to
     # n_layer·(window − 1) tokens back; the embedding and head MLPs act on one token each, and without
@@ -106,9 +110,10 @@ def test_window_limits_the_receptive_field():
             y = x.clone()
             y[:, t - back] += 5.0
             moved = (model(y)[0][:, t] - mean[:, t]).abs().max().item()
-            assert (moved > 1e-6) if changes else (moved < 1e-7), (back, moved)  # masked keys add exactly 0
+            assert (moved > 1e-6) if changes else (moved == 0), (back, moved)  # masked keys add exactly 0
 
 
+@pytest.mark.numerics
 def test_swa_position_signal_comes_from_the_position_embedding():
     # rotary positions are relative: on a constant input every value vector is the same, so without
     # the absolute embedding every position predicts the same; with it the prediction depends on t
@@ -120,6 +125,8 @@ def test_swa_position_signal_comes_from_the_position_embedding():
                                                            position_embedding=position_embedding)).eval()
             mean, _ = model(x)
             spread = (mean - mean[:, :1]).abs().max().item()
+            # without it the positions differ by rounding only: attention averages t ≤ 16 equal value vectors, fp32
+            # relative error ≤ 16·2^−24 ≈ 1e-6 per layer on outputs of order 1; 1e-5 is that with a 10× margin
             assert (spread > 1e-3) if position_embedding else (spread < 1e-5), (position_embedding, spread)
 
 

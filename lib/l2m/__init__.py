@@ -14,7 +14,9 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       alphabets  ch. 02's top-k tokens, characters, prefixes, in bounded memory       tokenizer → alphabets → twopoint
       paircount  pair counts in bounded memory: blocks, merges, DuckDB spill; bootstrap groups  → twopoint, bipartite
       twopoint   two-point MI against distance, on token arrays                             tokenizer → twopoint
-      lm         scorers: token ids → per-token log-probabilities (transformers, vLLM)      tokenizer → lm
+      packaged   packaged LMs: GGUFs in registry packages, converted once to checkpoints    fetch → packaged
+      lm         scorers: token ids → per-token log-probabilities (transformers, vLLM)       packaged → lm
+      numerics   float64 reference scores and the fp32 scorer's measured error bound   packaged → numerics
       passes     windows, splits and the forward passes a measurement needs                 tokenizer → passes
       bipartite  bipartite MI of corpus windows under a language model              passes, lm → bipartite
       hilberg    chapter 01's fits over L ranges, local slopes, tables, claims          bipartite → hilberg

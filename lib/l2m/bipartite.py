@@ -132,7 +132,7 @@ def corpus_windows(scorer, corpus_name: str, n_docs: int, max_len: int, seed: in
     Raises :class:`~l2m.params.ParameterError` before any scoring when the corpus is too small.
     """
     from .corpus import load_corpus
-    from .lm import tokenizer_name
+    from .packaged import tokenizer_name
     from .tokenizer import load_tokenizer, tokenize
 
     name = tokenizer_name(scorer.name)

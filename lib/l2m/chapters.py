@@ -32,7 +32,7 @@ def _nonempty_name(value: object) -> str:
 
 def check_model_name(value: object, allow_empty: bool = False) -> str:
     """A scoring model name that is here (packaged, a local folder or in the local Hugging Face cache); a Rule check."""
-    from .lm import available
+    from .packaged import available
 
     if not isinstance(value, str) or (value == "" and not allow_empty) or (value and not available(value)):
         raise ValueError
