@@ -81,20 +81,39 @@ def write_page(folder: Path, name: str, *figures, extra: str = "") -> Path:
     return Path(name)
 
 
+def test_layout_problems_are_overlaps_and_escapes():
+    frame = [0, 0, 600, 400]
+    assert figcheck.layout_problems(frame, [("dropdown 1", [10, 10, 200, 40]), ("dropdown 2", [200, 10, 400, 40])]) == []
+    assert figcheck.layout_problems(frame, [("dropdown 1", [10, 10, 230, 40]), ("dropdown 2", [200, 10, 400, 40])]) == [
+        "dropdown 1 overlaps dropdown 2 (30 × 30 px)"]
+    assert figcheck.layout_problems(frame, [("slider 1", [10, 350, 620, 420])]) == ["slider 1 reaches outside the figure"]
+
+
+def test_dropdowns_with_long_labels_are_placed_after_one_another():
+    long = {(e, m): plots.lines_figure(X, {f"{e} {m}": X}) for e in ("direct (2-gram corrected)", "vCLUB")
+            for m in ("smollm2-135m on books", "gemma3-270m on books, a longer name")}
+    fig = plots.explorer_figure(long, ["estimator", "model and corpus"])
+    first, second = fig.layout.updatemenus
+    assert second.x - first.x >= (len("direct (2-gram corrected)") * plots.MENU_CHAR_PX + 40) / plots.MENU_PLOT_PX
+
+
 @needs_chromium
 @pytest.mark.slow
 def test_browser_moves_every_control_and_counts_remote_requests(tmp_path, capsys):
     explorer = plots.explorer_figure(frames(), ["family", "layers", "kind"], sliders=["layers"])
     single = plots.explorer_figure({(f,): plots.lines_figure(X, {f: X * i}) for i, f in enumerate(FAMILIES)}, ["family"])
-    good = write_page(tmp_path, "good.html", plots.lines_figure(X, {"plain": X}), explorer, single)
+    pairs = itertools.product(("direct (2-gram corrected)", "vCLUB"), ("smollm2-135m on books", "gemma3-270m on wiki"))
+    long = plots.explorer_figure({(e, m): plots.lines_figure(X, {f"{e} {m}": X * (i + 1)})
+                                  for i, (e, m) in enumerate(pairs)}, ["estimator", "model and corpus"])
+    good = write_page(tmp_path, "good.html", plots.lines_figure(X, {"plain": X}), explorer, single, long)
     dead = plots.explorer_figure(frames(), ["family", "layers", "kind"])
     dead.layout.meta = None  # without its meta the page cannot combine the controls: they change nothing
     bad = write_page(tmp_path, "bad.html", dead, extra='<img src="http://192.0.2.1/pixel.png">')
     shots = tmp_path / "shots"
     problems = figcheck.check_pages(tmp_path, [good, bad], set(), screenshots=shots)
     out = capsys.readouterr().out
-    assert "[controls] good.html: 4/4 controls of 2 explorer figures changed the plotted data ok" in out
-    assert "[page] good.html: 3/3 figures drawn, 4/4 controls exercised (2 explorer figures), 0 remote requests" in out
+    assert "[controls] good.html: 6/6 controls of 3 explorer figures changed the plotted data ok" in out
+    assert "[page] good.html: 4/4 figures drawn, 6/6 controls exercised (3 explorer figures), 0 remote requests" in out
     assert problems == [f"bad.html: figure 1: menu {k} did not change the plotted data" for k in (1, 2, 3)] + [
         "bad.html: requested from another host: http://192.0.2.1/pixel.png"]
     assert (shots / "good.png").read_bytes()[:4] == b"\x89PNG"

@@ -74,6 +74,32 @@ def test_execute_skip_rerun_and_fail(tmp_path):
     assert (tmp_path / "_build" / "failed" / "ch.ipynb").exists()
 
 
+def test_every_executed_chapter_says_how_it_was_made(tmp_path):
+    from l2m import provenance
+
+    make_book(tmp_path, 'print(f"x is {x}")')
+    stage = tmp_path / "_build" / "src"
+    build.execute_chapters("small", root=tmp_path, stage=stage)
+    executed = nbformat.read(stage / "book" / "ch.ipynb", as_version=4)
+    made = executed.metadata[provenance.KEY]
+    assert made["preset"] == "small" and made["changed_parameters"] == {"x": 3} and made["seconds"] > 0
+    assert made["versions"]["torch"] and made["machine"]["cores"] >= 1
+    assert made["revision"] == {"commit": "unknown (not a git checkout)", "clean": False}
+    box = executed.cells[0]  # no title cell: the box comes first
+    assert box.metadata["tags"] == [provenance.CELL_TAG] and "preset `small`" in box.source
+    assert "`x = 3`" in box.source and "uncommitted changes" in box.source
+    record = build.write_build_record(tmp_path, stage).read_text()
+    assert "| `small` |" in record and "**all chapters**" in record
+
+
+def test_a_preset_value_equal_to_the_default_is_not_a_change(tmp_path):
+    from l2m import provenance
+
+    make_book(tmp_path, "pass")
+    assert provenance.changed_parameters(tmp_path / "book" / "ch.ipynb", {"x": 1}) == {}
+    assert provenance.changed_parameters(tmp_path / "book" / "ch.ipynb", {"x": 2}) == {"x": 2}
+
+
 def test_drop_plotly_mimetype_keeps_html():
     nb = new_notebook(cells=[new_code_cell("fig")])
     nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={

@@ -67,7 +67,8 @@ def test_browser_check_sees_drawn_and_missing_figures(tmp_path):
     good, bad = write_page(tmp_path, True), write_page(tmp_path, False)
     (tmp_path / "empty.html").write_text("<html><body>no figure</body></html>")
     problems = figcheck.check_pages(tmp_path, [good, bad, Path("empty.html")], {Path("empty.html")})
-    assert problems == ["bad.html: 0 of 1 figures drawn", "empty.html: a chapter page with no figure in its HTML"]
+    assert problems == ["bad.html: 0 of 1 figures drawn", "bad.html: 1 script errors: Plotly is not defined",
+                        "empty.html: a chapter page with no figure in its HTML"]  # a page's script error fails it
 
 
 def test_series_with_their_own_x():

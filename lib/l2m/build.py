@@ -31,6 +31,7 @@ from typing import Any
 import nbformat
 import yaml
 
+from . import provenance
 from .paths import BUILD, ROOT, STAGE
 
 PRESETS = ROOT / "presets"
@@ -119,14 +120,17 @@ def stage_sources(root: Path = ROOT, stage: Path = STAGE) -> None:
     copy_if_changed(plotly_js, stage / "_static" / "plotly.min.js")
 
 
-def execute_notebook(notebook: Path, parameters: dict, key: str, root: Path = ROOT, stage: Path = STAGE) -> None:
-    """Run one chapter with papermill into the stage; on failure raise naming the notebook and cell."""
+def execute_notebook(notebook: Path, parameters: dict, key: str, root: Path = ROOT, stage: Path = STAGE,
+                     preset: str = "default") -> None:
+    """Run one chapter with papermill into the stage; on failure raise naming the notebook and cell. The executed
+    copy carries its provenance (:mod:`l2m.provenance`) in its metadata and in a box under its title."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     target = stage / notebook
     partial = stage.parent / "failed" / notebook.name
     partial.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     try:
         papermill.execute_notebook(
             str(root / notebook), str(partial), parameters=parameters,
@@ -139,6 +143,12 @@ def execute_notebook(notebook: Path, parameters: dict, key: str, root: Path = RO
         ) from None
     executed = drop_progress_widgets(drop_plotly_mimetype(nbformat.read(partial, as_version=4)))
     executed.metadata[KEY_FIELD] = {"key": key, "parameters": parameters}
+    made = provenance.record(preset, root / notebook, parameters, time.perf_counter() - start, root)
+    executed.metadata[provenance.KEY] = made
+    box = nbformat.v4.new_markdown_cell(provenance.page_markdown(made), id="l2m-provenance")
+    box.metadata["tags"] = [provenance.CELL_TAG]
+    title_first = bool(executed.cells) and executed.cells[0].cell_type == "markdown"
+    executed.cells.insert(1 if title_first else 0, box)  # under the chapter's title cell
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".ipynb.tmp")
     nbformat.write(executed, tmp)
@@ -198,10 +208,29 @@ def execute_chapters(preset: str, root: Path = ROOT, stage: Path = STAGE, force:
             continue
         print(f"[book] {notebook}: executing with {params or 'its defaults'}", flush=True)
         start = time.perf_counter()
-        execute_notebook(notebook, params, key, root, stage)
+        execute_notebook(notebook, params, key, root, stage, preset)
         print(f"[book] {notebook}: done in {time.perf_counter() - start:.0f} s", flush=True)
         ran.append(notebook)
     return ran
+
+
+RECORD_PAGE = Path("book") / "build-record.md"  # included by the introduction
+
+
+def write_build_record(root: Path = ROOT, stage: Path = STAGE) -> Path:
+    """The introduction's table of every staged chapter's provenance and the whole build's time."""
+    records = {}
+    for notebook in chapter_notebooks(root):
+        if (stage / notebook).exists():
+            executed = nbformat.read(stage / notebook, as_version=4)
+            title = next((c.source.splitlines()[0].lstrip("# ") for c in executed.cells if c.cell_type == "markdown"),
+                         notebook.stem)
+            if provenance.KEY in executed.metadata:
+                records[title] = executed.metadata[provenance.KEY]
+    target = stage / RECORD_PAGE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(provenance.book_table(records) if records else "No chapter has been executed yet.\n")
+    return target
 
 
 def jupyter_book(stage: Path = STAGE, output: Path = ROOT) -> None:
@@ -225,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stage_sources()
         execute_chapters(args.preset, force=args.force)
+        write_build_record()
         jupyter_book()
         if args.check_figures:
             from .figcheck import check_book  # playwright and bs4 only when asked

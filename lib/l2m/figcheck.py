@@ -5,11 +5,13 @@ A page should show as many Plotly plots as it holds figures (``div.l2m-figure``,
 is how the silently dropped Plotly mime type shows up. Plotly marks a plot it has drawn with
 the class ``js-plotly-plot`` and draws into ``svg.main-svg``. Pages are served from a local
 HTTP server, as a reader would open them, and driven with ``playwright`` through Debian's
-Chromium (``/usr/bin/chromium``; playwright's own browser download is not needed).
+Chromium (``/usr/bin/chromium``; playwright's own browser download is not needed). A page whose scripts raise
+fails.
 
 Explorer figures (:func:`l2m.plots.explorer_figure`): every dropdown gets one other entry picked
 and every slider is moved, with the mouse as a reader would, and the figure's visible traces
-(``gd.data``) must change each time.
+(``gd.data``) must change each time. Before that, the controls' and title's boxes are measured: none may overlap
+another or reach outside the figure (:func:`layout_problems`).
 
 Math: myst writes ``$...$`` and ``$$...$$`` as elements of class ``math`` (``span.math``,
 ``div.math``) for MathJax to typeset in the browser; MathJax 3 puts an ``mjx-container`` into
@@ -55,6 +57,19 @@ _FIGURES_JS = """sel => Array.from(document.querySelectorAll(sel)).map(div => {
     .map(([t, i]) => [i, t.name || '', Array.from(t.y || t.z || []).slice(0, 8)]);
   return {drawn: !!div.querySelector('.js-plotly-plot .main-svg'), menus: (gd.layout.updatemenus || []).length,
           sliders: (gd.layout.sliders || []).length, shown: JSON.stringify([shown, gd.layout.title && gd.layout.title.text])};
+})"""
+# Where each explorer's controls and title are drawn (closed dropdown headers, sliders with their labels), in
+# page coordinates, beside the figure's own frame.
+_LAYOUT_JS = """sel => Array.from(document.querySelectorAll(sel)).map(div => {
+  const box = el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const svg = div.querySelector('.js-plotly-plot .main-svg');
+  if (!svg) return null;
+  const items = [];
+  div.querySelectorAll('g.updatemenu-header-group').forEach((g, k) => items.push([`dropdown ${k + 1}`, box(g)]));
+  div.querySelectorAll('g.slider-group').forEach((g, k) => items.push([`slider ${k + 1}`, box(g)]));
+  const title = div.querySelector('g.g-gtitle text.gtitle');
+  if (title && items.length) items.push(['title', box(title)]);
+  return {frame: box(svg), items: items};
 })"""
 _MATHJAX_JS = """async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise; }"""
 
@@ -103,6 +118,22 @@ def find_chromium() -> str:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep the check's output to its verdicts
         pass
+
+
+def layout_problems(frame: list[float], items: list[tuple[str, list[float]]], slack: float = 1.0) -> list[str]:
+    """Controls and title that overlap one another or reach outside the figure: boxes are [left, top, right,
+    bottom] in pixels; ``slack`` pixels of contact are allowed (anti-aliased edges)."""
+    problems = []
+    for name, (left, top, right, bottom) in items:
+        if left < frame[0] - slack or top < frame[1] - slack or right > frame[2] + slack or bottom > frame[3] + slack:
+            problems.append(f"{name} reaches outside the figure")
+    for i, (a, box_a) in enumerate(items):
+        for b, box_b in items[i + 1:]:
+            width = min(box_a[2], box_b[2]) - max(box_a[0], box_b[0])
+            height = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])
+            if width > slack and height > slack:
+                problems.append(f"{a} overlaps {b} ({width:.0f} × {height:.0f} px)")
+    return problems
 
 
 def _figures(page) -> list[dict]:
@@ -225,6 +256,9 @@ def _check_page(context, html_dir: Path, path: Path, local: str, needs_figure: b
             first = next((i for i, _, _ in controls), next(i for i, f in enumerate(figures) if f["drawn"]))
             screenshots.mkdir(parents=True, exist_ok=True)
             page.locator(_SELECT).nth(first).screenshot(path=str(screenshots / f"{path.stem}.png"))
+        for i, layout in enumerate(page.evaluate(_LAYOUT_JS, _SELECT)):  # before any dropdown is opened
+            if layout and len(layout["items"]) > 1:
+                problems += [f"{path}: figure {i + 1}: {p}" for p in layout_problems(layout["frame"], layout["items"])]
         changed = 0
         for i, kind, k in controls:
             try:
@@ -243,8 +277,8 @@ def _check_page(context, html_dir: Path, path: Path, local: str, needs_figure: b
         new_remote = sorted(set(remote_requests) - set(remote))
         if new_remote:
             problems.append(f"{path}: requested from another host: {', '.join(new_remote)}")
-        if errors:  # shown, not failed: the theme's own scripts raise some (thebe declares a constant twice)
-            print(f"[scripts] {path}: {len(errors)} script errors: {'; '.join(errors[:3])}", flush=True)
+        if errors:
+            problems.append(f"{path}: {len(errors)} script errors: {'; '.join(errors[:3])}")
         print(f"[page] {path}: {drawn}/{expected} figures drawn, {changed}/{len(controls)} controls exercised "
               f"({interactive} explorer figures), {len(remote_requests)} remote requests, {size_mb:.2f} MB", flush=True)
     finally:

@@ -284,6 +284,18 @@ def _state_key(indices: Sequence[int]) -> str:
     return "|".join(str(i) for i in indices)
 
 
+MENU_PLOT_PX = 560  # the narrowest plot area the book's pages give a figure (content column less the margins)
+MENU_CHAR_PX = 7.5  # Plotly's 12-px font: average width of a character of a dropdown's label
+MENU_FIXED_PX = 50  # the dropdown's arrow, padding and the gap to the next one
+
+
+def _menu_width(labels: Sequence[str], name: str) -> float:
+    """The width a dropdown takes, as a fraction of the plot area: Plotly sizes a dropdown's header to its
+    longest entry, so dropdowns placed at fixed steps overlapped where one entry was long (chapter 01)."""
+    chars = max(len(str(label)) for label in [*labels, f"{name}:"])
+    return (chars * MENU_CHAR_PX + MENU_FIXED_PX) / MENU_PLOT_PX
+
+
 def explorer_figure(
     frames: Mapping[tuple[str, ...], go.Figure | Sequence],
     controls: Sequence[str],
@@ -345,6 +357,7 @@ def explorer_figure(
                 "args": [{"visible": [t in shown for t in range(n_traces)]}, {"title.text": titles[_state_key(combo)]}]}
 
     menus, slider_list, meta_controls, annotations = [], [], [], []
+    menu_x = 0.0  # where the next dropdown starts, in the plot area's widths: after the widest label of the last
     for k, name in enumerate(controls):
         active = values[k].index(default[k])
         if name in sliders:
@@ -354,7 +367,8 @@ def explorer_figure(
                                 "pad": {"t": 10, "b": 0}})
             meta_controls.append({"name": name, "kind": "slider", "index": len(slider_list) - 1, "values": values[k]})
         else:
-            x = 0.27 * len(menus)
+            x = menu_x
+            menu_x += _menu_width(values[k], name)
             menus.append({"type": "dropdown", "active": active, "buttons": [update(k, i) for i in range(len(values[k]))],
                           "x": x, "xanchor": "left", "y": 1.03, "yanchor": "bottom", "showactive": True,
                           "pad": {"t": 0, "b": 0}})
