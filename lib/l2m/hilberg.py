@@ -294,3 +294,21 @@ def exponent(m: Measurement, estimator: str, ratio: int, n_boot: int = 200, seed
         return math.nan, math.nan, math.nan
     f, boot = by_ratio[ratio]
     return f.exponent, float(boot[:, 1].std(ddof=1)) if len(boot) > 1 else math.nan, f.r_squared
+
+
+def compression_curves(m: Measurement, ratio: int, compressors: tuple[str, ...] = ("lzma", "zstd")):
+    """What the compression figure shows: (L, {label: mean}, {label: sem}, {label: fit}, {label: span}).
+
+    Each compressor is fitted over its own :func:`compressor_span` (no fit when it has none), vCLUB over lzma's
+    span so that the two exponents compare on the same L.
+    """
+    names = {f"compression_{c}": c for c in compressors if f"compression_{c}" in m.per_window}
+    lengths, series, errors, _ = ratio_curves(m, {**names, "vclub": "vCLUB"}, ratio, n_boot=0)  # the fits: below
+    spans = {label: compressor_span(m, name, ratio) for name, label in names.items()}
+    spans["vCLUB"] = spans.get("lzma")
+    estimator = {**names, "vclub": "vCLUB"}
+    fits = {}
+    for name, label in estimator.items():
+        if spans[label] is not None:
+            fits.update(ratio_curves(m, {name: label}, ratio, 0, span=spans[label])[3])
+    return lengths, series, errors, fits, spans

@@ -110,7 +110,8 @@ def chapter_claims(cfg: HilbergChapter, main: Measurement, models: dict[str, Mea
         verdict, "holds if ΔAIC > 0 by 2 bootstrap sd (the power law fits better), does not hold if < 0 by 2 sd; "
         "both laws weighted least squares on the per-L means with their bootstrap sds, two parameters each, so "
         "ΔAIC = ΔBIC = Δχ²; margin 0: the paper contrasts the two laws and gives no threshold",
-        f"{scale}; a small model's I(L) bends at long L, which a logarithmic law follows better", share))
+        f"{scale}; a small model's I(L) bends at long L (the bend row below), which moves it toward a "
+        "logarithmic law", share))
 
     v_long, d_long = draws(main, "vclub", long), draws(main, "direct_corrected", long)
     for name, theirs, ours, extra in (("vCLUB", vclub, v_long, ""),
