@@ -134,3 +134,28 @@ def test_better_model_reads_the_paired_difference():
     assert hc.better_model({"a": first, "b": second}, "a", "b")[0] == "b"
     assert hc.better_model({"a": second, "b": first}, "a", "b")[0] == "a"
     assert hc.better_model({"a": first, "b": first + np.array([0, 0.2, -0.2, 0.1])}, "a", "b")[0] is None
+
+
+def test_ratio_row_fails_when_the_ratios_disagree_and_corpus_row_when_wiki_is_steeper():
+    cfg = validate(chapters.HilbergChapter, max_len=256, ratios=[2, 4], n_boot=100, second_model="", second_corpus="")
+    same = {"vclub": power_curve, "direct_corrected": power_curve, "direct": power_curve}
+    main = synthetic(same, max_len=256, ratios=(2, 4), noise=0.01)
+    four = [j for j, p in enumerate(main.plan.points) if p.ratio == 4]
+    main.per_window["vclub"][:, four] *= np.array([main.plan.points[j].length for j in four]) ** 0.3  # β 1.0 at r = 4
+    steeper = synthetic({k: (lambda L: L**1.2) for k in same}, max_len=256, noise=0.01, seed=1)
+    rows = {r.claim.split(" (")[0]: r for r in hc.chapter_claims(cfg, main, {}, {"wiki": steeper})}
+    assert rows["the split ratios L/ℓ give the same exponent"].verdict == FAILS
+    assert rows["Wikipedia's exponent is smaller than PG19's"].verdict == FAILS
+
+
+@pytest.mark.parametrize("cost, amplitude, beta, expected", [(16, 0.1, 1.2, HOLDS), (1, 1, 0.6, FAILS)])
+def test_compression_row_compares_exponents_over_the_compressors_range(cost, amplitude, beta, expected):
+    """lzma: a fixed cost, then amplitude·L^beta on top; vCLUB 1.3·L^0.7. Over lzma's range (where it is ≥ 10 × its
+    value at L = 4) a steeper lzma holds, a flatter one does not."""
+    cfg = validate(chapters.HilbergChapter, max_len=2048, ratios=[2], n_boot=100, second_model="", second_corpus="")
+    lzma = lambda L: cost + amplitude * L**beta  # noqa: E731
+    m = synthetic({"vclub": power_curve, "direct_corrected": power_curve, "compression_lzma": lzma}, noise=0.01)
+    span = hilberg.compressor_span(m, "compression_lzma", 2)
+    assert span is not None and span[0] > 4
+    row = hc.chapter_claims(cfg, m, {}, {})[-1]
+    assert row.claim.startswith("compression estimates") and row.verdict == expected
