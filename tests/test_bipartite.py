@@ -5,7 +5,7 @@ import string
 import numpy as np
 import pytest
 
-from l2m import bipartite, chapters, entropy, fit, hilberg, passes
+from l2m import bipartite, chapters, entropy, fit, hilberg, hilberg_claims, passes
 
 # A 3-state stationary Markov chain: I(X; Y) = I(x_ell; y_1) for adjacent blocks.
 P = np.array([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.25, 0.05, 0.7]])
@@ -241,12 +241,15 @@ def test_chapter_helpers_and_claims_on_a_markov_chain():
     assert np.allclose(table["A (vs ℓ)"], table["A (vs L)"] * table["L/ℓ"] ** table["β"])
     # a Markov chain's I(X; Y) does not grow with L: β ≈ 0, so the power-law claim must not hold
     cfg = validate(chapters.HilbergChapter, max_len=16, ratios=[2, 4], n_boot=50, second_model="", second_corpus="")
-    rows = hilberg.chapter_claims(cfg, m, {"markov": m}, {"chain": m})
-    assert all(isinstance(r.holds, bool) for r in rows) and len(rows) == 5
-    assert not rows[0].holds and not rows[1].holds  # no growth; far from the paper's 0.71
-    assert not rows[3].holds  # a flat curve does not bend either
-    assert rows[4].holds  # both ratios: the same (zero) exponent
-    assert claims.summary(rows).endswith("of 5")
+    rows = hilberg_claims.chapter_claims(cfg, m, {"markov": m}, {"chain": m})
+    assert all(r.verdict in claims.VERDICTS for r in rows) and len(rows) == 5
+    assert rows[0].verdict != claims.HOLDS  # a flat I(L) is no more a power law than a logarithm
+    assert rows[1].verdict == claims.FAILS  # β ≈ 0, far from the paper's 0.71
+    assert rows[3].verdict != claims.HOLDS  # a flat curve does not bend either
+    # both ratios have the same (zero) exponent, but 400 windows of 16 tokens measure their difference to ±0.1, wider
+    # than the paper's own 0.05 spread: not resolved rather than "holds"
+    assert rows[4].verdict == claims.UNRESOLVED
+    assert claims.summary(rows).endswith("(of 5)")
     assert abs(hilberg.exponent(m, "vclub", 2, 50)[0]) < 0.1
 
 

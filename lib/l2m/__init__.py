@@ -19,7 +19,8 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       numerics   float64 reference scores and the fp32 scorer's measured error bound   packaged → numerics
       passes     windows, splits and the forward passes a measurement needs                 tokenizer → passes
       bipartite  bipartite MI of corpus windows under a language model              passes, lm → bipartite
-      hilberg    chapter 01's fits over L ranges, local slopes, tables, claims          bipartite → hilberg
+      hilberg    chapter 01's fits over L ranges, local slopes, tables, law comparison   bipartite → hilberg
+      hilberg_claims  chapter 01's claims: verdicts, paired differences, redraws     hilberg → hilberg_claims
       fit        power-law fits, shared by every chapter                          → twopoint, hilberg
 
     the Gaussian world        exact answers, no sampling error (ch. 03, 05)

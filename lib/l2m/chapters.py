@@ -71,6 +71,8 @@ class HilbergChapter:
     n_boot: int = param(200, between(0, 100000, "bootstrap resamples of the windows for A and beta"))
     seed: int = param(0, between(0, 2**32 - 1, "seed of the windows and the vCLUB pairings"))
     window_start: str = param("sentence", one_of(WINDOW_STARTS, "where windows start (the paper: at a sentence)"))
+    preset: str = param("default", Rule(_nonempty_name, "a preset name (quick, default, paper, ...)",
+                                        "the preset this page is built with, named in its claims table"))
 
     def check(self) -> None:
         import importlib.util

@@ -153,3 +153,54 @@ def fit_power_law_weighted(x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> P
     mean = float(weights @ y / weights.sum())
     r_squared = 1 - float(np.sum(result.fun**2)) / float(weights @ (y - mean) ** 2)
     return PowerLawFit(float(math.exp(log_a)), float(beta), stderr, r_squared)
+
+
+def fit_log_law_weighted(x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> LogLawFit:
+    """Weighted least squares of y ≈ a + b ln x, each point weighted by 1/σ² (the log law's counterpart of
+    :func:`fit_power_law_weighted`, so that the two compare on the same points with the same weights).
+    ``r_squared`` is the weighted R²."""
+    x, y = _positive(x, y, need_y=False)
+    sigma = np.asarray(sigma, dtype=float)
+    if sigma.shape != y.shape or not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
+        raise ValueError("sigma must be finite, positive, one per point")
+    design = np.column_stack([np.ones_like(x), np.log(x)]) / sigma[:, None]
+    (offset, slope), *_ = np.linalg.lstsq(design, y / sigma, rcond=None)
+    covariance = np.linalg.inv(design.T @ design)
+    weights = 1 / sigma**2
+    mean = float(weights @ y / weights.sum())
+    chi2 = float(np.sum(((y - offset - slope * np.log(x)) / sigma) ** 2))
+    return LogLawFit(float(offset), float(slope), float(np.sqrt(covariance[1, 1])),
+                     1 - chi2 / float(weights @ (y - mean) ** 2))
+
+
+@dataclass(frozen=True)
+class LawComparison:
+    """A power law A·x^β and a logarithmic law a + b ln x fitted to the same points with the same weights.
+
+    Both have two parameters, so the difference of their Akaike (or Bayesian) information criteria is the
+    difference of their χ²: ``delta_aic`` = χ²_log − χ²_power is positive when the power law fits better. Sub-volume
+    power-law growth rather than logarithmic growth is the paper's point about natural language (first version,
+    Appx. A; the Gaussian log family of Appx. C is the logarithmic counter-example).
+    """
+
+    power: PowerLawFit
+    log: LogLawFit
+    chi2_power: float
+    chi2_log: float
+
+    @property
+    def delta_aic(self) -> float:
+        return self.chi2_log - self.chi2_power
+
+    @property
+    def preferred(self) -> str:
+        return "power" if self.delta_aic > 0 else "logarithmic"
+
+
+def compare_power_log(x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> LawComparison:
+    """Fit y ≈ A·x^β and y ≈ a + b ln x, both in linear space weighted by 1/σ², and their χ²."""
+    x, y = _positive(x, y, need_y=False)
+    sigma = np.asarray(sigma, dtype=float)
+    power, log = fit_power_law_weighted(x, y, sigma), fit_log_law_weighted(x, y, sigma)
+    chi2 = lambda f: float(np.sum(((y - f(x)) / sigma) ** 2))  # noqa: E731
+    return LawComparison(power, log, chi2(power), chi2(log))

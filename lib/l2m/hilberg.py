@@ -1,11 +1,14 @@
-"""Chapter 01's analysis of a bipartite-MI measurement: power-law fits, local slopes, tables, claims.
+"""Chapter 01's analysis of a bipartite-MI measurement: power-law fits, local slopes, tables.
 
 I(L) ≈ A·L^β is fitted as ln I = ln A + β ln L on the window means, per split ratio, with a bootstrap over
 windows (documents) for the uncertainty (paper Sec. 3, Fig. 2b). A small model cannot use far context, so its
 I(L) bends as L grows (the paper's Appx. A: weaker models under-estimate β): :func:`local_slopes` shows
-d ln I / d ln L along L, and :func:`range_fits` fits the short and the long half of the range apart. The paper's
-released fits regress against ℓ, not L (:func:`on_split_axis` converts). The chapter's claims
-(:func:`chapter_claims`) are here too; its parameters are :class:`l2m.chapters.HilbergChapter`.
+d ln I / d ln L along L, and :func:`fit_spans` halves the range. The paper's released fits regress against ℓ, not L
+(:func:`on_split_axis` converts). Every bootstrap resamples windows through :func:`window_draws`, so estimates from
+the same windows are resampled together (paired differences). :func:`law_comparison` sets the power law against a
+logarithmic law, :func:`compressor_span` picks where a compressor's fit may start, :func:`nats_per_byte` compares
+models with different tokenizers. The chapter's claims are in :mod:`l2m.hilberg_claims`; its parameters are
+:class:`l2m.chapters.HilbergChapter`.
 """
 from __future__ import annotations
 
@@ -15,34 +18,146 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import paper
 from .bipartite import Measurement
-from .fit import PowerLawFit, fit_power_law
+from .fit import LawComparison, PowerLawFit, compare_power_log, fit_power_law
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .chapters import HilbergChapter
 
-def fit_with_bootstrap(lengths: np.ndarray, per_window: np.ndarray, n_boot: int = 200,
-                       seed: int = 0) -> tuple[PowerLawFit, np.ndarray]:
-    """ln I = ln A + β ln L on the window means, and (A, β) on bootstrap resamples of the windows.
+def window_draws(n_windows: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n_windows) window indices, each row a bootstrap resample of the windows (documents).
 
-    Points whose mean is not positive are left out of the fit (a log needs I > 0). Returns the fit
-    and an array (n_boot, 2) of bootstrap (A, β).
+    Every fit of one measurement draws the same rows for the same seed, so two estimates from the same windows
+    (two estimators, two L ranges, two ratios) are resampled together: their difference in each replicate is
+    the paired bootstrap difference.
+    """
+    rng = np.random.default_rng(seed)
+    return np.array([rng.integers(0, n_windows, n_windows) for _ in range(n_boot)], dtype=int).reshape(n_boot, n_windows)
+
+
+def bootstrap_fits(lengths: np.ndarray, per_window: np.ndarray, n_boot: int = 200,
+                   seed: int = 0) -> tuple[PowerLawFit, np.ndarray]:
+    """ln I = ln A + β ln L on the window means, and (A, β) on each bootstrap resample of :func:`window_draws`.
+
+    Points whose mean is not positive are left out (a log needs I > 0). Returns the fit and an array
+    (n_boot, 2), row b from resample b, NaN where that resample left fewer than two positive means.
     """
     mean = per_window.mean(axis=0)
     keep = mean > 0
     fit = fit_power_law(lengths[keep], mean[keep])
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(n_boot):
-        sample = per_window[rng.integers(0, len(per_window), len(per_window))].mean(axis=0)
+    boot = np.full((n_boot, 2), np.nan)
+    for b, rows in enumerate(window_draws(len(per_window), n_boot, seed)):
+        sample = per_window[rows].mean(axis=0)
         ok = keep & (sample > 0)
         if ok.sum() >= 2:
             f = fit_power_law(lengths[ok], sample[ok])
-            boot.append((f.amplitude, f.exponent))
-    return fit, np.array(boot).reshape(-1, 2)
+            boot[b] = f.amplitude, f.exponent
+    return fit, boot
+
+
+def fit_with_bootstrap(lengths: np.ndarray, per_window: np.ndarray, n_boot: int = 200,
+                       seed: int = 0) -> tuple[PowerLawFit, np.ndarray]:
+    """:func:`bootstrap_fits` without the resamples that had no fit: the fit and (A, β) of the others."""
+    fit, boot = bootstrap_fits(lengths, per_window, n_boot, seed)
+    return fit, boot[np.isfinite(boot[:, 1])]
+
+
+def _columns(m: Measurement, ratio: int, span: tuple[int, int] | None) -> tuple[list[int], np.ndarray]:
+    cols = [j for j, p in enumerate(m.plan.points)
+            if p.ratio == ratio and (span is None or span[0] <= p.length <= span[1])]
+    return cols, np.array([m.plan.points[j].length for j in cols], dtype=int)
+
+
+def exponent_draws(m: Measurement, estimator: str, ratio: int, n_boot: int = 200, seed: int = 0,
+                   span: tuple[int, int] | None = None) -> tuple[float, np.ndarray, float]:
+    """(β, β of each bootstrap resample of :func:`window_draws` (NaN where none), R²) over the L in ``span``.
+
+    The difference of two such arrays from one measurement is the paired bootstrap difference of the exponents
+    (the estimates share windows); its sd is the sd of their difference, not hypot(sd_a, sd_b).
+    """
+    cols, lengths = _columns(m, ratio, span)
+    if (m.per_window[estimator][:, cols].mean(axis=0) > 0).sum() < 2:
+        return math.nan, np.full(n_boot, np.nan), math.nan
+    fit, boot = bootstrap_fits(lengths, m.per_window[estimator][:, cols], n_boot, seed)
+    return fit.exponent, boot[:, 1], fit.r_squared
+
+
+def draw_sd(draws: np.ndarray) -> float:
+    """Bootstrap standard deviation of the finite draws (NaN with fewer than two)."""
+    draws = np.asarray(draws, dtype=float)
+    draws = draws[np.isfinite(draws)]
+    return float(draws.std(ddof=1)) if len(draws) > 1 else math.nan
+
+
+def law_comparison(m: Measurement, estimator: str, ratio: int, n_boot: int = 200, seed: int = 0,
+                   span: tuple[int, int] | None = None) -> tuple[LawComparison, np.ndarray, np.ndarray]:
+    """Power law against logarithmic law on the window means (:func:`l2m.fit.compare_power_log`), each mean
+    weighted by its bootstrap sd over windows; and ΔAIC = χ²_log − χ²_power on every bootstrap resample (same
+    weights). Returns (comparison, ΔAIC of each resample, the per-L sd used as weights)."""
+    cols, lengths = _columns(m, ratio, span)
+    values = m.per_window[estimator][:, cols]
+    draws = np.array([values[rows].mean(axis=0) for rows in window_draws(len(values), n_boot, seed)])
+    sigma = draws.std(axis=0, ddof=1) if n_boot > 1 else np.full(len(cols), np.nan)
+    comparison = compare_power_log(lengths, values.mean(axis=0), sigma)
+    deltas = np.array([compare_power_log(lengths, d, sigma).delta_aic for d in draws])
+    return comparison, deltas, sigma
+
+
+def doubling_increase(m: Measurement, estimator: str, ratio: int) -> tuple[np.ndarray, np.ndarray]:
+    """(L, I(L) − I(L/2)) along the measured L of one ratio: a logarithmic law adds the same b·ln 2 at every
+    doubling, a power law A·L^β an increase that itself grows like L^β."""
+    cols, lengths = _columns(m, ratio, None)
+    mean = m.per_window[estimator][:, cols].mean(axis=0)
+    return lengths[1:], np.diff(mean)
+
+
+FIXED_COST_FACTOR = 10  # a compressor's fit starts where I ≥ this many times its value at the smallest L
+
+
+def compressor_span(m: Measurement, estimator: str, ratio: int,
+                    factor: float = FIXED_COST_FACTOR) -> tuple[int, int] | None:
+    """The L range where a compressor's fixed cost no longer dominates its estimate (paper Appx. A.II).
+
+    At the smallest L a compressor finds almost no repeat shared by X and Y, so what it reports there is its
+    fixed cost (headers, the literal coding of a short text). The range starts at the first L whose mean is at
+    least ``factor`` times that value, so the fixed cost is at most 1/factor of every fitted point (≤ 0.1 in
+    ln I for 10), and runs to the largest L. None when fewer than three points qualify.
+    """
+    cols, lengths = _columns(m, ratio, None)
+    mean = m.per_window[estimator][:, cols].mean(axis=0)
+    floor = mean[0]
+    above = np.flatnonzero((mean >= factor * floor) & (floor > 0))
+    if len(above) == 0 or len(lengths) - above[0] < 3:
+        return None
+    return int(lengths[above[0]]), int(lengths[-1])
+
+
+def nats_per_byte(scorers: dict, texts: list[str], n_boot: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
+    """Each model's cross-entropy on the same texts in nats per UTF-8 byte: total −log q over every text (after
+    BOS, in the model's own tokens) / total bytes. Models with different tokenizers compare per byte, not per
+    token. Returns name -> array (n_boot + 1,): the value on all texts, then on each bootstrap resample of the
+    texts (the same resamples for every model, so differences are paired)."""
+    from .lm import score_cached, tokenizer_name
+    from .tokenizer import encode, load_tokenizer
+
+    n_bytes = np.array([len(t.encode("utf-8")) for t in texts], dtype=float)
+    draws = np.vstack([np.arange(len(texts)), window_draws(len(texts), n_boot, seed)])
+    out = {}
+    for name, scorer in scorers.items():
+        ids = encode(load_tokenizer(tokenizer_name(name)), list(texts))
+        nll = np.array([-float(np.sum(s)) for s in score_cached(scorer, [np.asarray(i) for i in ids], progress=False)])
+        out[name] = nll[draws].sum(axis=1) / n_bytes[draws].sum(axis=1)
+    return out
+
+
+def window_texts(m: Measurement, tokens: int | None = None) -> list[str]:
+    """The text of each window of ``m`` (its first ``tokens`` tokens), decoded with the model's tokenizer."""
+    from .lm import tokenizer_name
+    from .tokenizer import load_tokenizer
+
+    decode = load_tokenizer(tokenizer_name(m.model)).decode
+    return [decode(list(map(int, w[:tokens]))) for w in m.plan.windows]
 
 
 def fits_by_ratio(m: Measurement, estimator: str, n_boot: int = 200, seed: int = 0,
@@ -181,75 +296,19 @@ def exponent(m: Measurement, estimator: str, ratio: int, n_boot: int = 200, seed
     return f.exponent, float(boot[:, 1].std(ddof=1)) if len(boot) > 1 else math.nan, f.r_squared
 
 
-def _differ(a: tuple, b: tuple) -> float:
-    """(β_a − β_b) in units of its bootstrap sd (NaN without one)."""
-    return (a[0] - b[0]) / math.hypot(a[1], b[1])
+def compression_curves(m: Measurement, ratio: int, compressors: tuple[str, ...] = ("lzma", "zstd")):
+    """What the compression figure shows: (L, {label: mean}, {label: sem}, {label: fit}, {label: span}).
 
-
-def chapter_claims(cfg: HilbergChapter, main: Measurement, models: dict[str, Measurement],
-                   corpora: dict[str, Measurement]) -> list:
-    """The claims table of chapter 01: each `holds` is a test on the measured exponents (2 bootstrap sd).
-
-    The paper's exponents are compared with the long-range fit (:func:`fit_spans`), where the bend of a small
-    model shows; comparisons between measurements use the L range they share.
+    Each compressor is fitted over its own :func:`compressor_span` (no fit when it has none), vCLUB over lzma's
+    span so that the two exponents compare on the same L.
     """
-    from .claims import Claim
-
-    ratio, vclub, direct = min(cfg.ratios), paper.BIPARTITE[("pg19", "vclub")], paper.BIPARTITE[("pg19", "direct")]
-    spans = fit_spans(main, ratio)
-    long = spans["long"]
-    ours = f"{main.model} on {main.corpus}, L = {spans['all'][0]}–{spans['all'][1]}, {len(main.plan.windows)} windows"
-    scale = (f"a {main.model} model, not LLaMA 3.1 405B; {main.corpus}, not PG19; exponents grow with the model "
-             "(see below)")
-    fmt = lambda e: f"β = {e[0]:.3f} ± {e[1]:.3f}" if np.isfinite(e[0]) else "no power-law fit (I ≤ 0)"
-    beta = lambda m, name, span=None: exponent(m, name, ratio, cfg.n_boot, cfg.seed, span)
-    v, v_long, v_short = beta(main, "vclub"), beta(main, "vclub", long), beta(main, "vclub", spans["short"])
-    d_long = beta(main, "direct_corrected", long)
-    rows = [
-        Claim("bipartite MI grows as a power law, I ≈ A·L^β with β > 0 (vCLUB)", vclub.label(), f"{fmt(v)}, R² = {v[2]:.3f}",
-              bool(v[2] >= 0.9 and v[0] - 2 * v[1] > 0), f"holds if R² ≥ 0.9 and β > 2 sd; {ours}"),
-        Claim("vCLUB exponent as the paper's (PG19), long range", f"β = {vclub.exponent:.2f} (L ≤ 2048)",
-              f"L = {long[0]}–{long[1]}: {fmt(v_long)}", bool(abs(v_long[0] - vclub.exponent) < 2 * v_long[1]),
-              f"holds if within 2 sd; {scale}"),
-        Claim("direct (2-gram corrected) exponent as the paper's (PG19), long range",
-              f"β = {direct.exponent:.2f} (L ≤ 2048)", f"L = {long[0]}–{long[1]}: {fmt(d_long)}",
-              bool(abs(d_long[0] - direct.exponent) < 2 * d_long[1]),
-              f"holds if within 2 sd; {scale}; the bigram table of a small corpus is undersampled"),
-        Claim("a small model's I(L) bends: it gains less from far context (vCLUB, long range below short range)",
-              "weaker models under-estimate β (Appx. A)",
-              f"L = {spans['short'][0]}–{spans['short'][1]}: {fmt(v_short)}; L = {long[0]}–{long[1]}: {fmt(v_long)}",
-              bool(_differ(v_short, v_long) > 2), "holds if smaller by > 2 sd; the paper's 405B model fits one power law up to L = 2048"),
-    ]
-    others = [p.length for p in main.plan.points if p.ratio != ratio]  # the other ratios stop at their own max_len
-    shared = (0, max(others) if others else spans["all"][1])
-    by_ratio = {r: exponent(main, "vclub", r, cfg.n_boot, cfg.seed, shared) for r in cfg.ratios}
-    if len(by_ratio) > 1:
-        spread = max(abs(_differ(a, b)) for a in by_ratio.values() for b in by_ratio.values() if a is not b)
-        rows.append(Claim("the split ratios L/ℓ give the same exponent (vCLUB)", "one β for r = 2, 3, 4",
-                          ", ".join(f"r = {r}: {e[0]:.3f} ± {e[1]:.3f}" for r, e in by_ratio.items()),
-                          bool(spread < 2), f"holds if every pair differs by < 2 sd; all ratios over L ≤ {shared[1]}"))
-    for name, m in models.items():
-        if name != main.model:
-            upto = (0, max(p.length for p in m.plan.points))
-            other, ours_d = beta(m, "direct_corrected", upto), beta(main, "direct_corrected", upto)
-            rows.append(Claim("a better model finds a larger exponent: the estimates bound β from below",
-                              "larger LLaMA, larger β (Appx. A)", f"{name}: {fmt(other)}; {main.model}: {fmt(ours_d)}",
-                              bool(_differ(other, ours_d) > 2), f"holds if larger by > 2 sd; both over L ≤ {upto[1]}; "
-                              f"two small models, {len(m.plan.windows)} windows, each model's own tokens; a larger "
-                              "vocabulary undersamples the bigram table more, and the 2-gram correction then steepens β"))
-    for name, m in corpora.items():
-        if name != main.corpus:
-            upto = (0, max(p.length for p in m.plan.points))
-            other, ours_v = beta(m, "vclub", upto), beta(main, "vclub", upto)
-            wiki = paper.BIPARTITE[("wikipedia", "vclub")]
-            rows.append(Claim("Wikipedia's exponent is smaller than PG19's (vCLUB)",
-                              f"β = {wiki.exponent:.2f} < {vclub.exponent:.2f}", f"{name}: {fmt(other)}; {main.corpus}: {fmt(ours_v)}",
-                              bool(_differ(ours_v, other) > 2), f"holds if smaller by > 2 sd; both over L ≤ {upto[1]}; "
-                              f"{len(m.plan.windows)} windows of {name}"))
-    if "compression_lzma" in main.per_window:
-        c = beta(main, "compression_lzma")
-        rows.append(Claim("compression estimates give a larger exponent than the LM (biased upward)",
-                          f"β ≈ {paper.COMPRESSION_BETA:.1f}", f"lzma: {fmt(c)}; vCLUB: {fmt(v)}",
-                          bool(_differ(c, v) > 2), "holds if larger by > 2 sd; a compressor's fixed costs dominate "
-                          "at small L"))
-    return rows
+    names = {f"compression_{c}": c for c in compressors if f"compression_{c}" in m.per_window}
+    lengths, series, errors, _ = ratio_curves(m, {**names, "vclub": "vCLUB"}, ratio, n_boot=0)  # the fits: below
+    spans = {label: compressor_span(m, name, ratio) for name, label in names.items()}
+    spans["vCLUB"] = spans.get("lzma")
+    estimator = {**names, "vclub": "vCLUB"}
+    fits = {}
+    for name, label in estimator.items():
+        if spans[label] is not None:
+            fits.update(ratio_curves(m, {name: label}, ratio, 0, span=spans[label])[3])
+    return lengths, series, errors, fits, spans
