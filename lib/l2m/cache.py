@@ -8,21 +8,71 @@ of the source of the modules that compute the result, so changed code never reus
 numbers.
 
 The folder is ``$L2M_CACHE`` when set, else ``~/.cache/l2m``.
+
+A damaged entry (a disk that filled, a copy cut short, a file edited by hand) is a missing one: every reader
+goes through :func:`read_or_set_aside`, which says in one line which entry could not be read and why, moves it
+aside (``<name>.damaged``) and lets the caller compute it again. A half-written entry cannot pass for a whole
+one: ``.npz`` entries are zip files whose members carry CRC-32s and a central directory at the end, ``.npy``
+headers state the array's shape, token arrays are checked against their stated lengths, and folders are
+renamed into place only when complete. A write that runs out of disk space stops with one line naming the
+folder and the space needed (:class:`CacheFull`), leaving the previous entry, if any, in place.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+
+from .params import BookError
+
+# What reading a damaged file raises: a short or garbled file (OSError, EOFError, ValueError: numpy's and json's
+# parse errors, UnicodeDecodeError), a zip without its directory or with a bad CRC, a JSON without a field.
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile)
+
+
+class CacheFull(BookError, OSError):
+    """A cache write ran out of disk space; shown as one line."""
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Move a damaged entry (file or folder) to ``<name>.damaged`` (replacing an older one), saying so in one line."""
+    target = path.with_name(path.name + ".damaged")
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    os.replace(path, target)
+    print(f"[cache] {path} could not be read ({why}); moved aside to {target.name}, computing it again", flush=True)
+    return target
+
+
+def read_or_set_aside(path: Path, reader: Callable[[Path], Any]) -> Any:
+    """``reader(path)``, or None when the entry is missing or cannot be read (then it is moved aside)."""
+    if not path.exists():
+        return None
+    try:
+        return reader(path)
+    except READ_ERRORS as error:
+        set_aside(path, f"{type(error).__name__}: {str(error).splitlines()[0][:100] if str(error) else ''}")
+        return None
+
+
+def _no_space(error: OSError, folder: Path, needed: int | None) -> CacheFull:
+    free = shutil.disk_usage(folder).free if folder.exists() else 0
+    need = f"{needed / 1e6:.1f} MB needed, " if needed is not None else ""
+    return CacheFull(f"no space left in {folder} ({need}{free / 1e6:.1f} MB free): free some space or set L2M_CACHE "
+                     f"to a larger disk; nothing was written")
 
 
 def cache_dir() -> Path:
@@ -92,8 +142,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise _no_space(error, path.parent, len(data)) from None
         raise
 
 
@@ -115,8 +167,10 @@ def atomic_directory(target: Path, replace: bool = False) -> Iterator[Path]:
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise _no_space(error, target.parent, None) from None
         raise
 
 
@@ -142,9 +196,13 @@ def load_or_compute(
     full_key = {"name": name, "key": key, "code": source_digest(modules)}
     digest = key_digest(full_key)
     entry = (folder or cache_dir()) / name / f"{digest}.npz"
-    if entry.exists():
-        with np.load(entry, allow_pickle=False) as stored:
+    def read(path: Path) -> dict[str, np.ndarray]:
+        with np.load(path, allow_pickle=False) as stored:
             return {k: stored[k] for k in stored.files}
+
+    stored = read_or_set_aside(entry, read)
+    if stored is not None:
+        return stored
     result = {k: np.asarray(v) for k, v in compute().items()}
     atomic_save_npz(entry, result)
     atomic_write_bytes(entry.with_suffix(".json"), json.dumps(full_key, indent=1, default=str).encode())

@@ -84,7 +84,13 @@ class Corpus:
     @classmethod
     def open(cls, folder: Path) -> "Corpus":
         meta = json.loads((folder / "metadata.json").read_text())
-        return cls(meta["name"], folder, [Document(**d) for d in meta["documents"]], meta["checksum"])
+        documents = [Document(**d) for d in meta["documents"]]
+        if corpus_checksum(documents) != meta["checksum"]:  # metadata.json edited or garbled
+            raise ValueError("the documents do not match the corpus checksum")
+        missing = next((d.id for d in documents if not (folder / "text" / f"{d.id}.txt").is_file()), None)
+        if missing is not None:
+            raise ValueError(f"document {missing}'s text is missing")
+        return cls(meta["name"], folder, documents, meta["checksum"])
 
     def __len__(self) -> int:
         return len(self.documents)
@@ -263,7 +269,9 @@ def load_corpus(name: str = "books", folder: Path | None = None, hub_docs: int |
         key = corpus_key(name)
     target = corpora_dir(folder) / f"{name}-{key[:16]}"
     if (target / "metadata.json").is_file():
-        return Corpus.open(target)
+        found = cache.read_or_set_aside(target, Corpus.open)  # a damaged corpus is built again
+        if found is not None:
+            return found
     drafts = _hub_drafts(name, limit) if name in HUB_CORPORA else _local_drafts(name, folder)
     return _write_corpus(name, folder, drafts, {"key": key})
 

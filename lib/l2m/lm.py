@@ -18,6 +18,7 @@ exact token ids, written atomically, so an interrupted run resumes with identica
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import io
@@ -279,7 +280,15 @@ def score_cached(scorer: Any, sequences: Sequence[np.ndarray], folder: Path | No
     root = scores_dir(scorer, folder)
     keys = [hashlib.sha256(np.asarray(s, dtype=np.int64).tobytes()).hexdigest() for s in sequences]
     paths = [root / key[:2] / f"{key}.npy" for key in keys]
-    results: list[np.ndarray | None] = [np.load(p) if p.exists() else None for p in paths]
+
+    def read(path: Path, n: int) -> np.ndarray:  # a pass holds exactly one score per token
+        scores = np.load(path, allow_pickle=False)
+        if scores.shape != (n,):
+            raise ValueError(f"{scores.shape} scores for a pass of {n} tokens")
+        return scores
+
+    results: list[np.ndarray | None] = [cache.read_or_set_aside(p, functools.partial(read, n=len(s)))
+                                        for p, s in zip(paths, sequences)]
     missing = [i for i, r in enumerate(results) if r is None]
     bar = tqdm(total=sum(len(sequences[i]) for i in missing), unit="tok", unit_scale=True,
                desc=f"scoring ({scorer.name})", disable=not progress or not missing)

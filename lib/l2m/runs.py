@@ -160,7 +160,18 @@ def load_model(folder: Path | str, device: str = "cpu") -> models.SequenceModel:
 
 def load_run(folder: Path | str) -> Run:
     path = Path(folder) / "metrics.json"
-    return Run(Path(folder), json.loads(path.read_text()))
+    try:
+        return Run(Path(folder), json.loads(path.read_text()))
+    except cache.READ_ERRORS as error:
+        raise CheckpointError(f"{path} cannot be read ({type(error).__name__}); delete it and run again: the run is "
+                       f"evaluated again from its last checkpoint") from None
+
+
+def finished(folder: Path | str) -> bool:
+    """Whether ``folder`` holds a readable ``metrics.json``, the mark of a finished run. A damaged one is moved
+    aside: training the run again then resumes from its last checkpoint, trains no further step and evaluates
+    the model again, so a finished run's numbers come back without retraining."""
+    return cache.read_or_set_aside(Path(folder) / "metrics.json", lambda p: json.loads(p.read_text())) is not None
 
 
 def git_revision() -> str:

@@ -140,7 +140,7 @@ def run_folder(point: dict[str, Any]) -> Path:
 
 
 def is_finished(point: dict[str, Any]) -> bool:
-    return (run_folder(point) / "metrics.json").is_file()
+    return runs.finished(run_folder(point))
 
 
 def execute(points: list[dict], notebooks: Path | None = None, progress: bool = True,
@@ -157,7 +157,7 @@ def execute(points: list[dict], notebooks: Path | None = None, progress: bool = 
     notebooks = Path(notebooks or cache.cache_dir() / "sweep")
     notebooks.mkdir(parents=True, exist_ok=True)
     folders = [run_folder(p) for p in points]
-    todo = [(p, f) for p, f in zip(points, folders, strict=True) if not (f / "metrics.json").is_file()]
+    todo = [(p, f) for p, f in zip(points, folders, strict=True) if not runs.finished(f)]
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
         slots.put(slot)

@@ -233,7 +233,11 @@ class TokenArray:
         # a plain read-only ndarray over the memory map (np.memmap itself turns reductions into memmaps)
         tokens = np.asarray(np.memmap(folder / "tokens.bin", dtype=dtype, mode="r", shape=(n_tokens,))) if n_tokens \
             else np.zeros(0, dtype)
-        return cls(tokens, np.load(folder / "offsets.npy"), meta["vocab_size"], meta["tokenizer"],
+        offsets = np.load(folder / "offsets.npy", allow_pickle=False)
+        if (offsets.shape != (len(meta["doc_ids"]) + 1,) or int(offsets[-1]) != n_tokens
+                or (folder / "tokens.bin").stat().st_size != n_tokens * dtype.itemsize):
+            raise ValueError(f"{folder.name}: lengths disagree with meta.json (a file cut short or replaced)")
+        return cls(tokens, offsets, meta["vocab_size"], meta["tokenizer"],
                    meta["corpus"], meta["corpus_checksum"], tuple(meta["doc_ids"]), folder)
 
     @property
@@ -277,7 +281,9 @@ def tokenize(
     name = re.sub(r"[^A-Za-z0-9.]+", "-", tokenizer).strip("-")[-40:]
     target = tokens_dir(folder) / f"{corpus.name}-{name}-{key[:16]}"
     if (target / "meta.json").is_file():
-        return TokenArray.open(target)
+        found = cache.read_or_set_aside(target, TokenArray.open)  # a damaged entry is tokenized again
+        if found is not None:
+            return found
     vocab_size = len(tok)  # added tokens included: every id is below it
     dtype = np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
     with cache.atomic_directory(target) as tmp:

@@ -238,7 +238,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     ``callback(step, loss, model)`` is called after every step (the tests interrupt runs with it).
     """
     folder = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
-    if (folder / "metrics.json").is_file():
+    if runs.finished(folder):
         run = load_run(folder)
         runs.check_same_run(run.metrics["config"], cfg, folder)
         return run
