@@ -134,3 +134,21 @@ def test_a_full_disk_leaves_no_partial_entry_and_says_so_in_one_line(tmp_path, m
             raise OSError(errno.ENOSPC, "No space left on device")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entry.bin"]
     assert issubclass(cache.CacheFull, BookError)  # a chapter shows it as one line, not a traceback
+
+
+def test_a_converted_model_whose_weights_were_cut_short_is_converted_again(tmp_path, capsys):
+    from l2m import packaged
+
+    whole = packaged.checkpoint("smollm2-135m")
+    folder = tmp_path / "models" / "smollm2-135m"  # a copy: the shared cache's checkpoint stays as it is
+    folder.mkdir(parents=True)
+    for f in whole.iterdir():
+        (folder / f.name).symlink_to(f) if f.suffix == ".safetensors" else (folder / f.name).write_bytes(f.read_bytes())
+    assert packaged._verified(folder) == folder
+    (weights,) = folder.glob("*.safetensors")
+    weights.unlink()
+    weights.write_bytes(whole.joinpath(weights.name).read_bytes()[:1000])
+    with pytest.raises(ValueError, match="do not match"):
+        packaged._verified(folder)
+    assert cache.read_or_set_aside(folder, packaged._verified) is None  # checkpoint() then converts it again
+    assert folder.with_name(folder.name + ".damaged").is_dir() and "could not be read" in capsys.readouterr().out

@@ -9,6 +9,7 @@ model's scores depend on, so chapter 01's scored passes are cached under it (:mo
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -74,8 +75,8 @@ def checkpoint(name: str, folder: Path | None = None) -> Path:
     if name not in MODELS:  # a local folder, or a Hugging Face id resolved from the local cache
         return Path(name)
     target = (folder or cache.cache_dir()) / "models" / name
-    if (target / "l2m-checkpoint.json").is_file():
-        return target
+    if (target / "l2m-checkpoint.json").is_file() and cache.read_or_set_aside(target, _verified) is not None:
+        return target  # else it was damaged, moved aside, and is converted again below
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -91,11 +92,30 @@ def checkpoint(name: str, folder: Path | None = None) -> Path:
     with cache.atomic_directory(target, replace=True) as tmp:  # replaces a folder from an older conversion
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        digest = hashlib.sha256()
-        for weights in sorted(tmp.glob("*.safetensors")):
-            digest.update(weights.read_bytes())
-        info = {"model": name, "gguf": gguf.name, "bos": MODELS[name].bos, "weights_sha256": digest.hexdigest()}
+        info = {"model": name, "gguf": gguf.name, "bos": MODELS[name].bos, "weights_sha256": _weights_digest(tmp)}
         (tmp / "l2m-checkpoint.json").write_text(json.dumps(info, indent=1))  # written last: marks a whole checkpoint
+    return target
+
+
+def _weights_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for weights in sorted(folder.glob("*.safetensors")):
+        digest.update(weights.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _digest_of(folder: str, stamp: tuple) -> str:
+    """The weights' sha256, once per process for files of the same names, sizes and times (``stamp``)."""
+    return _weights_digest(Path(folder))
+
+
+def _verified(target: Path) -> Path:
+    """``target`` if its weights are the ones its marker names (a file cut short or replaced is not)."""
+    expected = json.loads((target / "l2m-checkpoint.json").read_text())["weights_sha256"]
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(target.glob("*.safetensors")))
+    if not stamp or _digest_of(str(target), stamp) != expected:
+        raise ValueError("the weights do not match the sha256 in l2m-checkpoint.json")
     return target
 
 
