@@ -211,7 +211,7 @@ class L2MChapter:
     device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the runs train"))
     dtype: str = param("float32", one_of(("float32", "bfloat16"), "training precision"))
     workers: int = param(2, between(1, 256, "runs trained at once, each on cpu_count / workers threads or its own GPU"))
-    captured_sequences: int = param(256, between(2, 10**7, "sequences of the captured-MI measurement"))
+    captured_sequences: int = param(256, between(2, 10**7, "sequences of the likelihood-gain measurement"))
     scan_layers: int = param(3, between(1, MAX_LAYERS, "the state scan's length L = 4**scan_layers"))
     text_model: str = param("smollm2-135m", Rule(lambda v: check_model_name(v, allow_empty=True),
                                                  MODEL_RULE + ", or '' to skip",

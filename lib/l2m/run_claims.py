@@ -54,14 +54,14 @@ def chapter_claims(cfg: Any, per_position: np.ndarray, per_position_se: np.ndarr
     why_budget = f"{cfg.steps:,} steps of {cfg.batch} × L = {cfg.seq_len} on {device}; the paper: {paper_budget}"
     sd_note = "2 sd, the sd of a mean over positions bounded by the mean of their standard errors"
     rows = [claims.Claim(f"the model learned: average {metric} below {nothing_name}", "—",
-                         f"{average:.4f} ± {average_sd:.4f} against {nothing:.4f}",
+                         f"{average:.4g} ± {average_sd:.2g} against {nothing:.4g}",
                          claims.falls_below(average, average_sd, nothing), f"ordering, no margin; {sd_note}", why_budget)]
     if cfg.task == "gaussian":
         quarter = max(1, cfg.seq_len // 4)
         if POSITION_BLIND in reference_kl:
             blind = float(np.mean(reference_kl[POSITION_BLIND]))
             rows.append(claims.Claim(
-                "below the best position-blind linear predictor", "—", f"{average:.4f} ± {average_sd:.4f} against {blind:.4f}",
+                "below the best position-blind linear predictor", "—", f"{average:.4g} ± {average_sd:.2g} against {blind:.4g}",
                 claims.falls_below(average, average_sd, blind), f"ordering, no margin; {sd_note}",
                 "a reference, exact for linear position-blind predictors; a position signal, or counting from BOS, "
                 "lets a model go below it"))
@@ -70,7 +70,7 @@ def chapter_claims(cfg: Any, per_position: np.ndarray, per_position_se: np.ndarr
             last, last_sd = mean_with_sd(per_position[-quarter:], per_position_se[-quarter:])
             rows.append(claims.Claim(
                 "over the last quarter of positions, below a fixed window of the last 16 tokens", "—",
-                f"{last:.4f} ± {last_sd:.4f} against {window16:.4f}", claims.falls_below(last, last_sd, window16),
+                f"{last:.4g} ± {last_sd:.2g} against {window16:.4g}", claims.falls_below(last, last_sd, window16),
                 f"ordering, no margin; {sd_note}", why_budget))
         if cfg.arch in ("gpt2", "mamba", "mamba2"):
             transformer = cfg.arch == "gpt2"
@@ -84,7 +84,8 @@ def chapter_claims(cfg: Any, per_position: np.ndarray, per_position_se: np.ndarr
                 f"last quarter / first quarter = {rise:.2f} ± {rise_sd:.2f}", test(rise, rise_sd, FLAT_RATIO),
                 f"{'below' if transformer else 'above'} a ratio of {FLAT_RATIO:g} by 2 sd (the ratio's sd bounded for any "
                 "correlation): the book's reading of 'flat' on the paper's log-scaled KL axis, fixed before the runs; "
-                "the paper states no number", why_budget))
+                "the paper states no number", why_budget + "; the first positions have few past tokens to use, so their KL "
+                "is small for any model that learned, and the ratio is large wherever later positions are learned less"))
     elif f"{cfg.arch}-{cfg.size}" in paper.TABLE_F1:
         paper_nll = paper.TABLE_F1[f"{cfg.arch}-{cfg.size}"]
         comparable = cfg.corpus == "pg19" and cfg.seq_len == 4096
