@@ -175,6 +175,6 @@ def sweep_summary(table: pd.DataFrame, caught: pd.DataFrame, blind: pd.Series) -
         # exact for linear position-blind predictors only
         for r in group.itertuples():
             row[f"KL / position-blind reference, L = {r.L}"] = r.average_kl / float(blind.loc[r.L])
-        row["captured fraction at longest L"] = float(caught[caught["label"] == name]["fraction"].iloc[-1])
+        row["gain / I_BP at longest L"] = float(caught[caught["label"] == name]["fraction"].iloc[-1])
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
