@@ -133,3 +133,15 @@ def test_package_digest_covers_the_package_and_the_requirements(tmp_path):
     second = build.package_digest(tmp_path)
     (tmp_path / "requirements.txt").write_text("numpy==2.0\n")
     assert len({first, second, build.package_digest(tmp_path)}) == 3
+
+
+def test_the_build_passes_its_preset_to_a_chapter_that_has_the_parameter(tmp_path):
+    make_book(tmp_path, 'print(f"x is {x}, preset {preset}")')
+    nb = nbformat.read(tmp_path / "book" / "ch.ipynb", as_version=4)
+    nb.cells[0].source = 'x = 1  # a number\npreset = "default"  # the preset this page is built at'
+    nbformat.write(nb, tmp_path / "book" / "ch.ipynb")
+    assert build.has_parameter(tmp_path / "book" / "ch.ipynb", "preset")
+    assert not build.has_parameter(tmp_path / "book" / "ch.ipynb", "layers")
+    stage = tmp_path / "_build" / "src"
+    build.execute_chapters("small", root=tmp_path, stage=stage)  # small.yml sets x only, as chapter 04's section
+    assert "x is 3, preset small" in outputs_text(stage / "book" / "ch.ipynb")

@@ -58,6 +58,8 @@ def test_state_table_beside_the_data(finished):
     assert list(states["gpt2 tiny"]) == [gpt2.at(4), gpt2.at(16), gpt2.at(64)]  # grows like L
     assert states["mamba tiny"].nunique() == 1  # a fixed state
     assert states.loc[64, "minimal linear state, 99 % of I_BP (× channels)"] == 2 * 11  # this book's measurement: 11 pairs at L = 64
+    # at the split that maximises I_BP (ℓ = 26 or its mirror at L = 64) the data asks for more: 13 pairs
+    assert states.loc[64, "minimal linear state at the maximising split, 99 % (× channels)"] == 2 * 13
     assert states.loc[16, "I_BP(L/2) × channels (nats)"] == pytest.approx(2 * gaussian.bipartite_mi(gaussian.covariance(2), 8))
 
 

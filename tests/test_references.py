@@ -164,3 +164,15 @@ def test_linear_state_bound_pools_channels_and_matches_the_papers_fractions():
     assert references.linear_state_bound(cov, 32, 8, channels=2) == pytest.approx(
         2 * references.linear_state_bound(cov, 32, 4))
     assert references.linear_state_bound(cov, 32, 10**6, channels=3) == pytest.approx(3 * full, rel=1e-10)
+
+
+def test_the_maximising_split_is_not_the_centre():
+    cov = gaussian.covariance(4, "power")  # L = 256
+    ell = references.maximising_split(cov)
+    mi = gaussian.bipartite_mi(cov, np.arange(1, 256))
+    assert mi[ell - 1] == mi.max() and ell in (102, 154)  # the cut beside the centre's dip, or its mirror image
+    table = references.minimal_state_table(4, split="max")
+    assert table["ell"].iloc[-1] == ell and table["bipartite_mi"].iloc[-1] == pytest.approx(mi.max(), rel=1e-12)
+    assert np.all(table["pairs_99"].to_numpy() >= references.minimal_state_table(4)["pairs_99"].to_numpy())
+    with pytest.raises(ValueError):
+        references.minimal_state_table(2, split="middle")

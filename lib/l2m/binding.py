@@ -1,24 +1,32 @@
-"""Where the L2M bound binds (chapter 05): captured MI against history-state size, and a state grown with L.
+"""Where the L2M bound binds (chapter 05): the likelihood gain against history-state size, and a state grown with L.
 
-The theorem (Sec. 5, Thm. 5.2) says a model whose history state is smaller than what the data's
-bipartite MI asks for cannot capture it. Two experiments read that off trained runs
-(:func:`l2m.condition.captured_runs` gives each run's captured MI at the equal split):
+The theorem (NeurIPS version Thm. 5.4, Thm. 5.2 of the first version) says a model whose history state is
+smaller than what the data's bipartite MI asks for cannot capture it. What the book measures on a trained run
+(:func:`l2m.condition.captured_runs`) is not the theorem's I_q = I(X; Ŷ) ≥ 0 but the **likelihood gain**
+G = E_p[ln q(Y|X) − ln p(Y)] = I_BP − Σ_{t in Y} KL_t: the Barber–Agakov lower bound on I_BP with the model
+as decoder, which charges every nat the model loses on Y, the within-Y predictions included. It can be
+negative (a model that predicts Y worse than the exact marginal p(Y)). Two experiments read it off trained runs:
 
 - **the state scan** (:func:`state_scan`): at one L, models whose state spans from well below to
   well above the data's minimal linear state, each beside two exact references for a *linear*
   state of the same size: the bound (:func:`l2m.references.linear_state_bound`: the n largest
   canonical-pair MIs pooled over the channels; no linear state of n numbers carries more about Y)
   and what a shift register of the same size achieves (the best predictor from the last k tokens,
-  k = n / channels: a linear state of n numbers can hold those tokens, so this much is reachable).
-  Captured MI E[ln q(Y|X) − ln p(Y)] is a lower bound on I(z; Y) (Barber–Agakov), so for a linear
-  state it can never pass the bound; a nonlinear state can (the theorem's constant C allows it);
+  k = n / channels). For a linear state G ≤ I(z; Y) ≤ the bound; a nonlinear state can pass it (the
+  theorem's constant C allows it). Only a run whose bound leaves a clear share of I_BP out
+  (:data:`BOUND_GAP`) tests anything: elsewhere "G ≤ bound" reduces to G ≤ I_BP, true in expectation for
+  any model. The scan's knob, a fractional ``expand``, narrows Mamba's whole mixer (projections,
+  convolution and SSM), so width changes with the state;
 - **fixed against growing state over L** (:func:`series_table`): the same SSM at every L, the same
-  SSM with d_state grown like L^β (:func:`l2m.sweep.grown_d_state`: the paper's open question of a
-  linear-cost model that meets the L2M condition), and GPT2, whose KV cache grows like L. A length
-  where GPT2 captures less than :data:`WELL_TRAINED` of I_BP is marked undertrained: GPT2 can
-  represent the exact conditional there, so a low fraction is the budget's, not the state's.
+  SSM with d_state grown like L^β (:func:`l2m.sweep.grown_d_state`: a new model per length, the series form
+  of the condition, NeurIPS Def. 5.5 / Thm. 5.6; its cost per token grows like L^β, so it is not a
+  linear-cost model), and GPT2, whose KV cache grows like L. A length where GPT2's gain is below
+  :data:`WELL_TRAINED` of I_BP is marked undertrained for the fixed-against-grown comparison, and the
+  transformer's own claim is tested against a stated margin, where it can fail.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -26,7 +34,9 @@ import pandas as pd
 from . import captured, claims, gaussian, paper, references
 from .condition import covariance
 
-WELL_TRAINED = 0.9  # GPT2's captured fraction of I_BP(L/2) above which a length's comparison means something
+WELL_TRAINED = 0.9  # GPT2's gain as a fraction of I_BP(L/2) above which a length's fixed-against-grown comparison is read
+CAPTURE_MARGIN = 0.1  # "captures the data's MI": the gain within this share of I_BP (the book's margin; see chapter_claims)
+BOUND_GAP = 0.1  # a run tests the linear bound only if the bound leaves at least this share of I_BP out
 TRANSFORMER = "gpt2"  # the growing-state control
 FIXED, GROWN = "fixed state", "state grown like L^β"  # the series names chapter 05's grid gives its SSM runs
 SSMS = ("mamba", "mamba2")
@@ -43,18 +53,19 @@ def shift_register_tokens(state_numbers: int, channels: int, position_embedding:
 
 
 def _window_fraction(cov: np.ndarray, ell: int, k: int) -> float:
-    """Captured fraction of I_BP(ell) of the best linear predictor from the last k tokens (exact)."""
+    """Gain as a fraction of I_BP(ell) of the best linear predictor from the last k tokens (exact)."""
     kl = references.window_kl(cov, min(k, len(cov) - 1))
     return captured.expected_captured_mi(cov, ell, kl) / float(gaussian.bipartite_mi(cov, ell))
 
 
 def state_scan(caught: pd.DataFrame, seq_len: int, family: str) -> pd.DataFrame:
-    """Every run at L = ``seq_len``: captured MI (nats per channel) beside the exact linear references.
+    """Every run at L = ``seq_len``: likelihood gain (nats per channel) beside the exact linear references.
 
-    Columns: label, arch, state (numbers, formula), captured, stderr, fraction (of I_BP(L/2)),
+    Columns: label, arch, state (numbers, formula), gain, stderr, fraction (gain over I_BP(L/2)),
     bound_fraction (:func:`l2m.references.linear_state_bound` of the state, per channel, over I_BP),
     reachable_fraction (a linear state of that size holding the last tokens verbatim; for swa the
-    last tokens its layers reach), below_bound (captured ≤ bound + 2 standard errors).
+    last tokens its layers reach), tests_bound (the bound leaves at least :data:`BOUND_GAP` of I_BP out)
+    and bound_verdict (:func:`l2m.claims.falls_below` of the gain against the bound, 2 standard errors).
     """
     rows = []
     at = caught[caught["L"] == seq_len]
@@ -67,18 +78,24 @@ def state_scan(caught: pd.DataFrame, seq_len: int, family: str) -> pd.DataFrame:
         else:
             tokens = shift_register_tokens(int(row.state), row.channels, mcfg.position_embedding)
         rows.append({"label": row.label, "arch": row.arch, "state": int(row.state),
-                     "state per channel": row.state / row.channels, "captured": row.measured,
+                     "state per channel": row.state / row.channels, "gain": row.measured,
                      "stderr": row.stderr, "fraction": row.measured / exact, "fraction_se": row.stderr / exact,
                      "bound": bound_fraction * exact, "bound_fraction": bound_fraction, "tokens": tokens,
                      "reachable_fraction": _window_fraction(cov, ell, tokens),
-                     "below_bound": bool(row.measured <= bound_fraction * exact + 2 * row.stderr),
+                     "tests_bound": bool(bound_fraction <= 1 - BOUND_GAP),
+                     "bound_verdict": claims.falls_below(row.measured, row.stderr, bound_fraction * exact),
                      "folder": row.folder})
     return pd.DataFrame(rows).sort_values(["arch", "state"], kind="stable").reset_index(drop=True)
 
 
-def bound_curve(seq_len: int, layers: int, family: str, channels: int, max_numbers: int) -> pd.DataFrame:
-    """The exact linear references against state size n = 1..max_numbers: bound and shift-register fractions."""
-    cov, ell = covariance(layers, family, seq_len), seq_len // 2
+def bound_curve(seq_len: int, layers: int, family: str, channels: int, max_numbers: int,
+                ell: int | None = None) -> pd.DataFrame:
+    """The exact linear references against state size n = 1..max_numbers: bound and shift-register fractions.
+
+    ``ell`` is the split (default L/2, the paper's; chapter 05 also draws the split that maximises I_BP).
+    """
+    cov = covariance(layers, family, seq_len)
+    ell = seq_len // 2 if ell is None else ell
     exact = float(gaussian.bipartite_mi(cov, ell))
     n = np.unique(np.round(np.geomspace(1, max_numbers, 60)).astype(int))
     pooled = np.cumsum(np.repeat(references.canonical_mi(cov, ell), channels))
@@ -88,120 +105,188 @@ def bound_curve(seq_len: int, layers: int, family: str, channels: int, max_numbe
 
 
 def _bound_fraction(cov: np.ndarray, run: tuple) -> float:
-    """The linear bound of a captured-MI row's state, as a fraction of its channels · I_BP(L/2) (``run.exact``)."""
+    """The linear bound of a gain row's state, as a fraction of its channels · I_BP(L/2) (``run.exact``)."""
     bound = references.linear_state_bound(cov, run.L // 2, int(run.state), run.channels)
     return bound / (run.channels * run.exact)
 
 
 def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]], family: str = "power") -> pd.DataFrame:
-    """Captured fraction against L for every named series (``series``: run folder → its series names).
+    """Gain as a fraction of I_BP against L for every named series (``series``: run folder → its series names).
 
     One row per (series, L): the run's label, state, fraction and its standard error, the linear bound of
-    its state as a fraction of I_BP, and whether GPT2 is well trained at that L
-    (``well_trained``: some GPT2 run there captures ≥ WELL_TRAINED).
+    its state as a fraction of I_BP at the equal split (``bound_fraction``) and at the split that maximises
+    I_BP (``bound_fraction_max``, :func:`l2m.references.maximising_split`), and whether GPT2 is well trained at
+    that L (``well_trained``: some GPT2 run there reaches ≥ WELL_TRAINED).
     """
     trained = {L: bool((g["measured"] / g["exact"] >= WELL_TRAINED).any())
                for L, g in caught[caught["arch"] == TRANSFORMER].groupby("L")}
     rows = []
     for row in caught.itertuples():
         for name in series.get(row.folder, ()):
+            cov = covariance(row.layers, family, row.L)
+            ell = references.maximising_split(cov)
+            bound_max = references.linear_state_bound(cov, ell, int(row.state), row.channels) / (
+                row.channels * float(gaussian.bipartite_mi(cov, ell)))
             rows.append({"series": name, "L": row.L, "label": row.label, "state": int(row.state),
                          "fraction": row.measured / row.exact, "fraction_se": row.stderr / row.exact,
-                         "bound_fraction": _bound_fraction(covariance(row.layers, family, row.L), row),
+                         "bound_fraction": _bound_fraction(cov, row), "bound_fraction_max": bound_max,
                          "well_trained": trained.get(row.L, False)})
-    columns = ["series", "L", "label", "state", "fraction", "fraction_se", "bound_fraction", "well_trained"]
+    columns = ["series", "L", "label", "state", "fraction", "fraction_se", "bound_fraction", "bound_fraction_max",
+               "well_trained"]
     return pd.DataFrame(rows, columns=columns).sort_values(["series", "L"], kind="stable").reset_index(drop=True)
 
 
-def rises_with_state(scan: pd.DataFrame, archs: tuple[str, ...] = ("mamba", "mamba2")) -> tuple[float, bool]:
-    """Spearman rank correlation of captured MI with state size over the fixed-state runs, and whether it
-    rises: ρ > 0 and the largest state captures more than the smallest by over 2 standard errors."""
+def all_of(verdicts: list[str]) -> str:
+    """One verdict for a claim that must hold in every case: "does not hold" if any case does not, "holds" if
+    every case holds (and there is one), else "not resolved"."""
+    if any(v == claims.FAILS for v in verdicts):
+        return claims.FAILS
+    return claims.HOLDS if verdicts and all(v == claims.HOLDS for v in verdicts) else claims.UNRESOLVED
+
+
+def rises_with_state(scan: pd.DataFrame, archs: tuple[str, ...] = SSMS) -> tuple[float, str]:
+    """Spearman ρ of the gain with state size over the fixed-state runs, and the verdict of "it rises": the
+    largest state's gain above the smallest's (:func:`l2m.claims.exceeds` at 2 standard errors, no margin).
+    Fewer than three runs: ρ is NaN and the claim is not resolved."""
     ssm = scan[scan["arch"].isin(archs)].sort_values("state")
     if len(ssm) < 3:
-        return float("nan"), False
-    rho = float(pd.Series(ssm["state"].to_numpy()).rank().corr(pd.Series(ssm["captured"].to_numpy()).rank()))
+        return float("nan"), claims.UNRESOLVED
+    rho = float(pd.Series(ssm["state"].to_numpy()).rank().corr(pd.Series(ssm["gain"].to_numpy()).rank()))
     first, last = ssm.iloc[0], ssm.iloc[-1]
-    gap = last["captured"] - first["captured"]
-    return rho, bool(rho > 0 and gap > 2 * np.hypot(first["stderr"], last["stderr"]))
+    return rho, claims.exceeds(last["gain"] - first["gain"], float(np.hypot(first["stderr"], last["stderr"])), 0.0)
 
 
 def keeps_fraction(lengths: pd.DataFrame, fixed: str, grown: str) -> dict:
     """Fixed against grown state at the longest well-trained L that both series have.
 
-    Returns that L (0 if none), both fractions with their standard errors, and ``holds``: the grown
-    state's fraction exceeds the fixed one's by over 2 standard errors there.
+    Returns that L (0 if none), both fractions with their standard errors, and ``verdict``: the grown
+    state's fraction above the fixed one's (:func:`l2m.claims.exceeds`, 2 standard errors; "not resolved"
+    where no length qualifies).
     """
     both = lengths[lengths["series"].isin([fixed, grown]) & lengths["well_trained"]]
     common = sorted(set(both[both["series"] == fixed]["L"]) & set(both[both["series"] == grown]["L"]))
     common = [L for L in common if L > min(lengths["L"])]  # at the shortest L the two are the same run
     if not common:
-        return {"L": 0, "holds": False}
+        return {"L": 0, "verdict": claims.UNRESOLVED}
     L = common[-1]
     f = both[(both["series"] == fixed) & (both["L"] == L)].iloc[0]
     g = both[(both["series"] == grown) & (both["L"] == L)].iloc[0]
-    holds = bool(g["fraction"] - f["fraction"] > 2 * np.hypot(f["fraction_se"], g["fraction_se"]))
+    verdict = claims.exceeds(g["fraction"] - f["fraction"], float(np.hypot(f["fraction_se"], g["fraction_se"])), 0.0)
     return {"L": int(L), "fixed": float(f["fraction"]), "fixed_se": float(f["fraction_se"]),
-            "grown": float(g["fraction"]), "grown_se": float(g["fraction_se"]), "holds": holds,
+            "grown": float(g["fraction"]), "grown_se": float(g["fraction_se"]), "verdict": verdict,
             "fixed_bound": float(f.get("bound_fraction", np.nan)), "grown_bound": float(g.get("bound_fraction", np.nan))}
 
 
-def chapter_claims(scan: pd.DataFrame, lengths: pd.DataFrame, scan_len: int, growth_exponent: float,
-                   fixed_fractions: np.ndarray) -> list[claims.Claim]:
-    """Chapter 05's claims table, read off the runs (each ``holds`` computed from the numbers).
+def transformer_captures(lengths: pd.DataFrame, margin: float = CAPTURE_MARGIN) -> tuple[str, list[tuple]]:
+    """"GPT2 captures the data's MI" at every L of its series: the gain within ``margin`` of I_BP, i.e. the
+    fraction above 1 − margin (:func:`l2m.claims.exceeds`, 2 standard errors). Returns the combined verdict
+    (:func:`all_of`) and (L, fraction, its standard error, verdict) per length."""
+    gpt2 = lengths[lengths["series"] == TRANSFORMER].sort_values("L")
+    per_L = [(int(r.L), float(r.fraction), float(r.fraction_se), claims.exceeds(r.fraction, r.fraction_se, 1 - margin))
+             for r in gpt2.itertuples()]
+    return all_of([v for *_, v in per_L]), per_L
 
-    ``growth_exponent``: the fitted exponent of the exact minimal linear state against L;
+
+def growth_margin(seq_len: np.ndarray, pairs: np.ndarray) -> float:
+    """The most that rounding the pair counts to integers can move a log–log slope between the end points:
+    (0.5 / n_first + 0.5 / n_last) / ln(L_last / L_first). A count is an integer, so the exact minimal state is
+    known only to ±½ a pair; the margin of the one-sided growth test."""
+    seq_len, pairs = np.asarray(seq_len, dtype=float), np.asarray(pairs, dtype=float)
+    return float((0.5 / pairs[0] + 0.5 / pairs[-1]) / math.log(seq_len[-1] / seq_len[0]))
+
+
+def bound_claim(scan: pd.DataFrame, scan_len: int) -> claims.Claim:
+    """"A state too small cannot capture the MI", tested only on the SSM runs whose linear bound leaves a clear
+    share (:data:`BOUND_GAP`) of I_BP out."""
+    ssm = scan[scan["arch"].isin(SSMS)]
+    tested = ssm[ssm["tests_bound"]]
+    verdict = all_of(list(tested["bound_verdict"]))
+    detail = "; ".join(f"state {int(r.state)}: gain {r.fraction:.2f} ± {r.fraction_se:.2f}, bound {r.bound_fraction:.2f} "
+                       f"({r.bound_verdict})" for r in tested.itertuples())
+    measured = (f"{len(tested)} of {len(ssm)} SSM runs at L = {scan_len} have a linear bound below "
+                f"{1 - BOUND_GAP:.2f} of I_BP" + (f": {detail}" if len(tested) else
+                                                  ": none can test the bound, so the claim is not resolved here"))
+    return claims.Claim(
+        "a history state too small for the data's bipartite MI cannot capture it: I_q ≤ C·dim(z) + ln M "
+        "(Thm. 5.4; Thm. 5.2 of the first version); for a linear state of n numbers, at most the n largest "
+        "canonical-pair MIs", "a bound, no number", measured, verdict,
+        f"per run, gain below the linear bound of its state by 2 s.e. (claims.falls_below), all runs must hold; only "
+        f"runs whose bound is ≤ {1 - BOUND_GAP:.2f} of I_BP count: where the bound is near I_BP the test reduces to "
+        f"gain ≤ I_BP, which any model meets in expectation (the gain is a Barber–Agakov lower bound on I_BP)",
+        "the bound is exact for linear states only; a trained SSM is nonlinear and may pass it (the theorem's C "
+        "allows that). The gain also pays for predicting Y itself, so it can sit far below the bound")
+
+
+def state_growth(minimal: pd.DataFrame, fraction: float = 0.99, min_seq_len: int = 16) -> dict:
+    """The exact minimal linear state's growth against L: the fitted exponent, its least-squares sd and the
+    integer-count margin (:func:`growth_margin`) over the points the fit uses (from ``min_seq_len``)."""
+    fit = references.state_growth_fit(minimal, fraction, min_seq_len)
+    kept = minimal[minimal["seq_len"] >= min_seq_len]
+    margin = growth_margin(kept["seq_len"].to_numpy(), kept[references.pairs_column(fraction)].to_numpy())
+    sd = fit.exponent_stderr if math.isfinite(fit.exponent_stderr) else 0.0
+    return {"exponent": fit.exponent, "sd": sd, "margin": margin}
+
+
+def chapter_claims(scan: pd.DataFrame, lengths: pd.DataFrame, scan_len: int, growth: dict,
+                   fixed_fractions: np.ndarray) -> list[claims.Claim]:
+    """Chapter 05's claims table, read off the runs (each verdict computed from the numbers).
+
+    ``growth``: :func:`state_growth` of the exact minimal linear state against L;
     ``fixed_fractions``: the linear bound of the fixed SSM's state as a fraction of I_BP at each L.
     """
     ssm = scan[scan["arch"].isin(SSMS)]
-    below = int(ssm["below_bound"].sum())
-    excess = float((ssm["fraction"] - ssm["bound_fraction"]).max()) if len(ssm) else float("nan")
     rho, rises = rises_with_state(scan)
-    gpt2 = scan[scan["arch"] == TRANSFORMER]
-    gpt2_fraction = float(gpt2["fraction"].max()) if len(gpt2) else float("nan")
-    kept = keeps_fraction(lengths, FIXED, GROWN) if len(lengths) else {"L": 0, "holds": False}
+    kept = keeps_fraction(lengths, FIXED, GROWN) if len(lengths) else {"L": 0, "verdict": claims.UNRESOLVED}
+    captures, per_L = transformer_captures(lengths) if len(lengths) else (claims.UNRESOLVED, [])
     beta = paper.GAUSSIAN_BETA
-    out = [
+    first, last = (ssm.sort_values("state").iloc[i] for i in (0, -1)) if len(ssm) else (None, None)
+    return [
+        bound_claim(scan, scan_len),
         claims.Claim(
-            "a history state too small for the data's bipartite MI cannot capture it: I_q ≤ C·dim(z) + ln M "
-            "(Thm. 5.2); for a linear state of n numbers, at most the n largest canonical-pair MIs",
-            "a bound, no number",
-            f"{below} of {len(ssm)} SSM runs at L = {scan_len} at or below the linear bound of their state "
-            f"(2 s.e.); largest captured − bound: {excess:+.3f} of I_BP",
-            bool(len(ssm) > 0 and below == len(ssm)),
-            "the bound is exact for linear states; a trained SSM is nonlinear and may pass it (the theorem's C "
-            "allows that). Captured MI also pays for modelling Y itself, so it can sit far below the bound"),
-        claims.Claim(
-            "captured MI rises with the history state at fixed L", "—",
-            f"Spearman ρ = {rho:.2f} over {len(ssm)} SSM runs at L = {scan_len}",
-            rises, "requires ρ > 0 and the largest state above the smallest by 2 s.e.; at this budget widths, "
-                   "layers and optimisation vary with the state too"),
+            "the gain rises with the history state at fixed L", "—",
+            f"Spearman ρ = {rho:.2f} over {len(ssm)} SSM runs at L = {scan_len}" + (
+                f"; state {int(last['state'])}: {last['gain']:.3f} ± {last['stderr']:.3f}, state {int(first['state'])}: "
+                f"{first['gain']:.3f} ± {first['stderr']:.3f} nats" if len(ssm) >= 3 else ""),
+            rises, "the largest state's gain above the smallest's by 2 s.e. (claims.exceeds, no margin: the theorem "
+                   "orders states, it gives no size of the step); at least three runs",
+            "the scan's knob, a fractional expand, narrows Mamba's whole mixer (in/out projections, convolution and "
+            "SSM: d_inner from 64 to 1), so width changes with the state and the rise cannot be credited to the "
+            "state alone; layers and optimisation at this budget also vary"),
         claims.Claim(
             "a transformer, whose history state grows like L, captures the data's MI", "—",
-            f"GPT2 captures {gpt2_fraction:.3f} of I_BP(L/2) at L = {scan_len}",
-            bool(gpt2_fraction >= WELL_TRAINED),
-            f"needs ≥ {WELL_TRAINED}; below it GPT2 is undertrained at this budget, and no comparison at that L "
-            "says anything about states"),
+            "GPT2's gain / I_BP(L/2): " + (", ".join(f"{f:.3f} ± {s:.3f} at L = {L} ({v})" for L, f, s, v in per_L)
+                                           or "no GPT2 series"),
+            captures,
+            f"at every L, the gain above {1 - CAPTURE_MARGIN:.1f} of I_BP by 2 s.e. (claims.exceeds): a margin of "
+            f"{CAPTURE_MARGIN:.0%} of I_BP, set by the book before the runs (the paper reports no captured fraction; "
+            "its GPT2 KL curves stay flat and low with L, Fig. 3a/b; Fig. 4a/b of the first version)",
+            "a tiny GPT2 at a CPU budget (steps fixed, learning rate decayed to zero); a failure here is the budget's "
+            "or the training's, not the KV cache's, which holds every past token"),
         claims.Claim(
-            "a fixed-state SSM falls behind as L grows; one whose state grows like L^β keeps up (Sec. 5)", "—",
+            "a fixed-state SSM falls behind as L grows; one whose state grows like L^β keeps up (Sec. 5; the series "
+            "condition, Def. 5.5 / Thm. 5.6)", "—",
             (f"at L = {kept['L']}: grown {kept['grown']:.3f} ± {kept['grown_se']:.3f}, fixed "
              f"{kept['fixed']:.3f} ± {kept['fixed_se']:.3f} of I_BP" if kept["L"] else
-             "no length above the shortest where GPT2 is well trained: no conclusion"),
-            bool(kept["holds"]),
-            "read only where GPT2 captures ≥ the well-trained threshold; grown − fixed must exceed 2 s.e."
-            + (f" Both runs sit far below the linear bounds of their states ({kept['fixed_bound']:.2f} and "
-               f"{kept['grown_bound']:.2f} of I_BP): at this budget the small SSM is limited by its training and "
-               f"width, not by its state, so a larger state cannot help it"
-               if kept["L"] and not kept["holds"] and max(kept["fixed"], kept["grown"]) < 0.5 * kept["fixed_bound"]
-               else "")),
+             f"no length above the shortest where GPT2 reaches {WELL_TRAINED} of I_BP: no conclusion"),
+            kept["verdict"],
+            f"grown − fixed above 0 by 2 s.e. (claims.exceeds), read only at lengths where GPT2 reaches "
+            f"{WELL_TRAINED} of I_BP (elsewhere the budget, not the state, limits every model)",
+            "growing d_state like L^β makes the cost per token grow like L^β (super-linear in all): this is a new "
+            "model per length, not a linear-cost model that meets the condition"
+            + (f". Both runs sit far below the linear bounds of their states ({kept['fixed_bound']:.2f} and "
+               f"{kept['grown_bound']:.2f} of I_BP): at this budget the small SSM is limited by training and width, "
+               "not by its state" if kept["L"] and max(kept["fixed"], kept["grown"]) < 0.5 * kept["fixed_bound"] else "")),
         claims.Claim(
-            "the state must grow at least like L^β, β of the data's I_BP", f"β = {beta}",
-            f"exact minimal linear state (99 % of I_BP) ∝ L^{growth_exponent:.2f}",
-            bool(abs(growth_exponent - beta) < 0.05),
-            "exact for this data; integer pair counts at small L"),
+            "the state must grow at least like L^β, β of the data's I_BP (Thm. 5.4)", f"β = {beta}",
+            f"exact minimal linear state (99 % of I_BP) ∝ L^{growth['exponent']:.3f} ± {growth['sd']:.3f}",
+            claims.exceeds(growth["exponent"], growth["sd"], beta - growth["margin"]),
+            f"one-sided: exponent ≥ β − {growth['margin']:.3f} by 2 sd of the fit (claims.exceeds); the margin is the "
+            "most that rounding the pair counts to integers moves the slope between the fit's end points",
+            "exact for this data; only the integer counts and the fit's range of L limit it"),
         claims.Claim(
             "a state of fixed size carries a shrinking share of the MI as L grows", "—",
             "linear bound of the fixed SSM's state: " + ", ".join(f"{f:.2f}" for f in fixed_fractions) + " of I_BP",
-            bool(len(fixed_fractions) > 1 and np.all(np.diff(fixed_fractions) < 0)),
-            "exact (the canonical pairs of the data); holds once the state is below the minimal state"),
+            claims.exact(len(fixed_fractions) > 1 and bool(np.all(np.diff(fixed_fractions) < 0))),
+            "exact (the canonical pairs of the data), so decided outright: the share must fall at every step of L",
+            "holds once the state is below the minimal state"),
     ]
-    return out

@@ -83,6 +83,13 @@ def load_preset(name: str, notebooks: list[Path], presets: Path = PRESETS) -> di
     return {stem: preset.get(stem) or {} for stem in stems}
 
 
+def has_parameter(notebook: Path, name: str) -> bool:
+    """Whether the notebook's papermill ``parameters`` cell assigns ``name`` at the start of a line."""
+    cells = json.loads(notebook.read_text())["cells"]
+    source = "".join(next((c["source"] for c in cells if "parameters" in c["metadata"].get("tags", [])), []))
+    return any(line.split("=")[0].strip() == name for line in source.splitlines() if "=" in line)
+
+
 def package_digest(root: Path = ROOT) -> str:
     """sha256 of the package source and the pinned requirements: what a chapter's output depends on
     besides its notebook and parameters."""
@@ -202,6 +209,8 @@ def execute_chapters(preset: str, root: Path = ROOT, stage: Path = STAGE, force:
     ran = []
     for notebook in notebooks:
         params = parameters[notebook.stem]
+        if "preset" not in params and has_parameter(root / notebook, "preset"):  # chapter 04: its yml section
+            params = params | {"preset": preset}  # feeds python -m l2m.train, whose TrainConfig has no preset
         key = execution_key(root / notebook, params, code)
         if not force and is_current(stage / notebook, key):
             print(f"[book] {notebook}: up to date", flush=True)

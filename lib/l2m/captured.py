@@ -1,10 +1,11 @@
-"""Captured bipartite MI: how much of I_BP a model's predictions actually use (Sec. 5, Appx. C/D).
+"""The likelihood gain: how much of I_BP a model's predictions of Y use (NeurIPS Sec. 5 and Fig. 3; Appx. C).
 
-The paper's theorem (Sec. 5) bounds the bipartite MI a model can capture by the size of its
-history state. On the Gaussian data this is measured directly. With X = z_1..z_ell, Y =
-z_{ell+1}..z_L, a causal model q and the exact marginal p(Y) = N(0, Σ_YY), the direct estimate is
+The paper's theorem (NeurIPS Thm. 5.4; Thm. 5.2 of the first version) bounds the captured MI I_q = I(X; Ŷ)
+of a model's own continuations Ŷ, which is never negative. What can be measured on a trained model with the
+exact Gaussian marginal is a different quantity, the **likelihood gain**. With X = z_1..z_ell, Y =
+z_{ell+1}..z_L, a causal model q and the exact marginal p(Y) = N(0, Σ_YY),
 
-    Î = E_p[ln q(Y|X) − ln p(Y)],   ln q(Y|X) = Σ_{t>ell} ln N(z_t; μ_q,t, σ_q,t²),
+    G = E_p[ln q(Y|X) − ln p(Y)],   ln q(Y|X) = Σ_{t>ell} ln N(z_t; μ_q,t, σ_q,t²),
 
 where each μ_q,t, σ_q,t may use X and the earlier Y (the model reads the whole prefix). Its
 expectation is exact: by the chain rule ln p(Y|X) = Σ_{t>ell} ln p(z_t | z_<t), so
@@ -12,10 +13,12 @@ expectation is exact: by the chain rule ln p(Y|X) = Σ_{t>ell} ln p(z_t | z_<t),
     E[ln q(Y|X) − ln p(Y)] = E[ln p(Y|X) − ln p(Y)] + Σ_{t>ell} E[ln q(z_t|·) − ln p(z_t|z_<t)]
                            = I_BP(ell) − Σ_{t>ell} KL_t,
 
-with KL_t the expected conditional KL of Fig. 4. The exact conditional captures all of I_BP,
-the marginal N(0, 1) a negative amount (it is not even the right p(Y)), and a window or a
-position-blind predictor something in between. Channels are independent copies, so the
-estimate is per channel (nats) and its expectation is the same for any number of channels.
+with KL_t the expected conditional KL of Fig. 3 (Fig. 4 of the first version). G is the Barber–Agakov lower
+bound on I_BP with q as decoder: it charges every nat lost on Y, the within-Y predictions included, so it
+can be negative (the marginal N(0, 1), which is not even the right p(Y), has G < 0). The exact conditional
+reaches all of I_BP, and a window or a position-blind predictor something in between. Channels are
+independent copies, so the estimate is per channel (nats) and its expectation is the same for any number
+of channels. The function names keep the older word "captured".
 """
 from __future__ import annotations
 
@@ -76,7 +79,7 @@ def _mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
 
 
 def captured_mi(mean_q: Any, std_q: Any, targets: Any, cov: np.ndarray, ell: int) -> tuple[float, float]:
-    """Direct estimate Î = mean of ln q(Y|X) − ln p(Y) and its standard error, nats per channel.
+    """Direct estimate of the likelihood gain G = mean of ln q(Y|X) − ln p(Y) and its standard error, nats per channel.
 
     Sequences and channels are independent draws, so the mean and standard error run over both.
     Its expectation is :func:`expected_captured_mi` (module docstring).
@@ -85,13 +88,13 @@ def captured_mi(mean_q: Any, std_q: Any, targets: Any, cov: np.ndarray, ell: int
 
 
 def expected_captured_mi(cov: np.ndarray, ell: int, kl_per_position: np.ndarray) -> float:
-    """E Î = I_BP(ell) − Σ_{t>ell} KL_t, for a predictor whose expected KL_t is ``kl_per_position`` (L,)."""
+    """E G = I_BP(ell) − Σ_{t>ell} KL_t, for a predictor whose expected KL_t is ``kl_per_position`` (L,)."""
     return float(bipartite_mi(cov, ell) - np.asarray(kl_per_position)[ell:].sum())
 
 
 def measure_captured_mi(model: torch.nn.Module, cov: np.ndarray, channels: int, ell: int, n_sequences: int,
                         seed: int = 0, device: str = "cpu", chunk: int = 8) -> tuple[float, float]:
-    """Captured MI of a trained model on fresh Gaussian sequences: (estimate, stderr), nats per channel.
+    """Likelihood gain of a trained model on fresh Gaussian sequences: (estimate, stderr), nats per channel.
 
     ``model(inputs)`` maps the BOS-shifted inputs (B, L, C) to (mean, std), each (B, L, C). The
     sequences are drawn ``chunk`` at a time from a torch.Generator seeded by ``seed``, so two

@@ -45,6 +45,27 @@ MODEL_RULE = "a packaged model ('smollm2-135m', 'gemma3-270m'), a local folder o
 POWERS_OF_TWO = tuple(2**k for k in range(3, 15))
 
 
+def _preset_name(value: object) -> str:
+    if not (isinstance(value, str) and value and all(ch.isalnum() or ch in "-_" for ch in value)):
+        raise ValueError
+    return value
+
+
+# the preset a page is built at (presets/<name>.yml): the claims table's verdict column names it
+PRESET_RULE = Rule(_preset_name, "a preset name of letters, digits, '-' or '_' (presets/<name>.yml)",
+                   "the preset this page is built at, named in the claims table")
+
+
+@dataclass(frozen=True)
+
+
+class PresetOnly:
+    """The ``preset`` parameter alone, for chapter 04, whose other parameters validate into
+    :class:`l2m.config.TrainConfig` (the run's own config and key, which the preset must not change)."""
+
+    preset: str = param("default", PRESET_RULE)
+
+
 @dataclass(frozen=True)
 
 
@@ -145,12 +166,14 @@ class GaussianChapter:
     channels: int = param(64, between(1, 1024, "stacked independent channels per token"))
     batch: int = param(4, between(1, 4096, "sequences drawn in the sampler check"))
     seed: int = param(0, between(0, 2**32 - 1, "seed of the sampler check"))
+    preset: str = param("default", PRESET_RULE)
 
 
 # The default grid (chapter 05): a state scan at L = 64 and fixed against grown state over L = 16, 64, 256,
-# 2 channels. Small SSM states come from a two-layer Mamba of width 32 whose SSM is narrowed by a fractional
+# 2 channels. Small SSM states come from a two-layer Mamba of width 32 whose mixer is narrowed by a fractional
 # expand (d_inner = expand · d_model) with d_conv 2: its state n_layer · d_inner · (d_state + d_conv − 1) goes
-# from 7 numbers up, while the per-token layers keep their width. swa sees the last window tokens (one layer).
+# from 7 numbers up, but the in/out projections and the convolution narrow with it (only the embedding, head and
+# d_model stay), so width changes with the state. swa sees the last window tokens (one layer).
 
 
 SMALL_MAMBA = {"arch": "mamba", "n_layer": 2, "d_model": 32, "d_conv": 2, "d_state": 2, "steps": 2000}
@@ -190,7 +213,7 @@ class L2MChapter:
     device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the runs train"))
     dtype: str = param("float32", one_of(("float32", "bfloat16"), "training precision"))
     workers: int = param(2, between(1, 256, "runs trained at once, each on cpu_count / workers threads or its own GPU"))
-    captured_sequences: int = param(256, between(2, 10**7, "sequences of the captured-MI measurement"))
+    captured_sequences: int = param(256, between(2, 10**7, "sequences of the likelihood-gain measurement"))
     scan_layers: int = param(3, between(1, MAX_LAYERS, "the state scan's length L = 4**scan_layers"))
     text_model: str = param("smollm2-135m", Rule(lambda v: check_model_name(v, allow_empty=True),
                                                  MODEL_RULE + ", or '' to skip",
@@ -201,6 +224,7 @@ class L2MChapter:
     text_k_pairings: int = param(1, between(1, 64, "vCLUB pairings of the text fit"))
     text_other_ratios_max_len: int = param(256, one_of(tuple(2**k for k in range(3, 15)),
                                                        "largest L of the text fit's other ratios (as chapter 01)"))
+    preset: str = param("default", PRESET_RULE)
 
     @property
     def shared(self) -> dict:

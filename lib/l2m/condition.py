@@ -1,15 +1,21 @@
 """The L2M condition measured (chapter 05): the sweep's runs side by side with what the data asks for.
 
-The paper's theorem (Sec. 5): the bipartite MI a causal model can capture is bounded by the
-size of its history state, I_q ≤ C·dim(z) + ln M, so dim(z) must grow at least like the data's
-I_BP ~ L^β. This module turns the runs of the sweep (:mod:`l2m.sweep`) into the chapter's tables:
+The paper's theorem (NeurIPS version Thm. 5.4 with Def. 5.3; Thm. 5.2 of the first version): the bipartite
+MI a causal model can capture is bounded by the size of its history state, I_q ≤ C·dim(z) + ln M, so dim(z)
+must grow at least like the data's I_BP ~ L^β. Here z_ℓ = f(x_{1:ℓ−1}) leaves out the current token x_ℓ
+(NeurIPS Def. 5.3; the footnote to Def. 5.1 of the first version): the model's predictions of Y depend on X
+through (z, x_ℓ), and ln M bounds what x_ℓ adds, H(x_ℓ) ≤ ln M for M symbols. Each proof route (Appx. E of
+the NeurIPS version) bounds I(z; Ŷ) by C·dim(z) alone; chapter 05 states the routes and what each costs (the
+Lipschitz route's continuity term grows with the length of Y, so its C grows like ln L). This module turns the
+runs of the sweep (:mod:`l2m.sweep`) into the chapter's tables:
 
 - :func:`gaussian_runs`: one row per Gaussian run — average KL, its history-state size at L;
 - :func:`reference_kl`: the exact reference predictors' average KL at every L of the sweep
   (:mod:`l2m.references`), drawn on every KL figure;
-- :func:`captured_runs`: the bipartite MI each trained model captures at the equal split,
-  measured directly with the exact marginal p(Y) (:mod:`l2m.captured`) and checked against
-  I_BP − Σ_{t in Y} KL_t from the run's own per-position KL;
+- :func:`captured_runs`: each trained model's likelihood gain at the equal split,
+  G = E_p[ln q(Y|X) − ln p(Y)] = I_BP − Σ_{t in Y} KL_t (the Barber–Agakov lower bound on I_BP with the model
+  as decoder, not the theorem's I_q), measured directly with the exact marginal p(Y) (:mod:`l2m.captured`) and
+  checked against I_BP − Σ_{t in Y} KL_t from the run's own per-position KL;
 - :func:`state_table`: history-state sizes against L beside the data's exact I_BP, its
   minimal linear state and a power law fitted to text (chapter 01).
 """
@@ -54,7 +60,7 @@ def reference_kl(lengths: list[tuple[int, int]], family: str, windows: tuple[int
 
 
 def captured_runs(table: pd.DataFrame, n_sequences: int, seed: int = 0, device: str = "cpu") -> pd.DataFrame:
-    """Captured bipartite MI at the equal split ℓ = L/2 for every Gaussian run (nats per channel).
+    """Likelihood gain at the equal split ℓ = L/2 for every Gaussian run (nats per channel).
 
     ``measured`` is the direct estimate E_p[ln q(Y|X) − ln p(Y)] on fresh sequences with the trained
     model as q; ``from_kl`` is I_BP − Σ_{t in Y} KL_t from the run's evaluation (the two agree up
@@ -106,9 +112,10 @@ def state_table(table: pd.DataFrame, max_layers: int, family: str, channels: int
 
     Columns: one per run label (numbers the model keeps after L tokens, by the formula), the exact
     I_BP(L/2) × channels (nats), and the minimal linear state (canonical pairs for 90 % and 99 %
-    of I_BP, × channels).
+    of I_BP, × channels) at the equal split and, for 99 %, at the split that maximises I_BP.
     """
     minimal = references.minimal_state_table(max_layers, family)
+    at_max = references.minimal_state_table(max_layers, family, split="max")
     out = pd.DataFrame({"L": minimal["seq_len"].to_numpy()})
     for name, group in table.groupby("label", sort=False):
         hs = state.history_state(group["run"].iloc[0].model_config)
@@ -118,6 +125,8 @@ def state_table(table: pd.DataFrame, max_layers: int, family: str, channels: int
         fraction = references.column_fraction(column)
         if fraction is not None:
             out[f"minimal linear state, {100 * fraction:g} % of I_BP (× channels)"] = minimal[column].to_numpy() * channels
+    out["minimal linear state at the maximising split, 99 % (× channels)"] = (
+        at_max[references.pairs_column(0.99)].to_numpy() * channels)
     return out.set_index("L")
 
 
@@ -136,7 +145,7 @@ def text_fit(model: str, corpus: str, n_docs: int, max_len: int, k_pairings: int
 
 
 def text_curves(finished: list[runs.Run], width: int = 8) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """NLL against position of the text runs, as moving means over ``width`` positions (Fig. 5).
+    """NLL against position of the text runs, as moving means over ``width`` positions (NeurIPS Fig. 4; Fig. 5 of the first version).
 
     Returns the positions (the centre of each window, 1-based) and one curve per run label; runs
     of other lengths than the first text run's are left out.
@@ -154,7 +163,7 @@ def text_curves(finished: list[runs.Run], width: int = 8) -> tuple[np.ndarray, d
 def sweep_summary(table: pd.DataFrame, caught: pd.DataFrame, blind: pd.Series) -> pd.DataFrame:
     """Per run label: state size, rise of the average KL from the shortest to the longest L, last-quarter
     KL, the average KL over the exact best position-blind linear predictor's (``blind``: average KL by L) at every L, and the
-    captured fraction at the longest L — what the paper's claims are read from (Fig. 4)."""
+    gain fraction at the longest L — what the paper's claims are read from (NeurIPS Fig. 3; Fig. 4 of the first version)."""
     rows = []
     for name, group in table.groupby("label", sort=False):
         first, last = group.iloc[0], group.iloc[-1]
@@ -166,6 +175,6 @@ def sweep_summary(table: pd.DataFrame, caught: pd.DataFrame, blind: pd.Series) -
         # exact for linear position-blind predictors only
         for r in group.itertuples():
             row[f"KL / position-blind reference, L = {r.L}"] = r.average_kl / float(blind.loc[r.L])
-        row["captured fraction at longest L"] = float(caught[caught["label"] == name]["fraction"].iloc[-1])
+        row["gain / I_BP at longest L"] = float(caught[caught["label"] == name]["fraction"].iloc[-1])
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")

@@ -1,8 +1,10 @@
 """History states: how many numbers a model carries from the past.
 
-The paper's L2M condition (Sec. 5, Appx. D) bounds the bipartite MI a model can capture by the
-size of its *history state* z: everything a causal model keeps about tokens 1..ℓ when it goes
-on to predict ℓ+1..L. For a transformer that is the KV cache, 2·n_layer·n_head·head_dim numbers
+The paper's L2M condition (NeurIPS Def. 5.3 and Thm. 5.4; Thm. 5.2 and Appx. D of the first version)
+bounds the bipartite MI a model can capture by the size of its *history state* z: what a causal model
+keeps about the past when it goes on to predict ℓ+1..L. The NeurIPS version defines z_ℓ = f(x_{1:ℓ−1}) and
+keeps the current token x_ℓ outside it (its ln M term); the formulas here count the numbers a model holds
+after reading ℓ tokens, x_ℓ's contribution included. For a transformer that is the KV cache, 2·n_layer·n_head·head_dim numbers
 per past token, so it grows with ℓ; for an SSM it is the recurrent state of every layer,
 constant in ℓ (Appx. D). Sliding-window attention (not in the paper) keeps the KV cache of the
 last window − 1 tokens only: it grows with ℓ, then stops. :func:`history_state` gives the formula,
@@ -35,7 +37,7 @@ class HistoryState:
 
 
 def history_state(cfg: ModelConfig) -> HistoryState:
-    """The history state of a model by its formula (Appx. D).
+    """The history state of a model by its formula (Appx. D of the first version).
 
     GPT2: keys and values of every layer, 2·n_layer·d_model per past token (n_head·head_dim = d_model).
     swa: the same per past token (n_kv_heads = n_head), for the last window − 1 tokens only.

@@ -49,8 +49,9 @@ SERIES_KEY = "series"  # an entry's curve in chapter 05's figures: not a chapter
 def grown_d_state(d_state: int, base_len: int, seq_len: int, exponent: float = paper.GAUSSIAN_BETA) -> int:
     """d_state · (L / L₀)^β, rounded: an SSM whose state grows like the data's I_BP ∝ L^β (Sec. 5).
 
-    The paper leaves open whether a linear-cost model can meet the L2M condition; a Mamba whose d_state
-    grows with L is the simplest candidate (its state is n_layer · d_inner · (d_state + d_conv − 1)).
+    A new model per length whose state grows like L^β meets at best the series form of the L2M condition
+    (NeurIPS Def. 5.5, Thm. 5.6), and its cost per token grows like L^β, so its cost is super-linear in L: it
+    is not a linear-cost model that meets the condition (its state is n_layer · d_inner · (d_state + d_conv − 1)).
     """
     return max(1, round(d_state * (seq_len / base_len) ** exponent))
 
