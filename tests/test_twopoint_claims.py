@@ -105,3 +105,27 @@ def test_between_row():
 def test_counterexample_row():
     assert tc.counterexample_claim(1e-4, 64).verdict == claims.HOLDS
     assert tc.counterexample_claim(0.1, 64).verdict == claims.FAILS
+
+
+def test_rows_of_a_measured_synthetic_corpus(tmp_path, monkeypatch):
+    # the whole path of the chapter, from twopoint.measure to the table, on a Markov chain whose I(d) decays
+    # exponentially (characters stand in by the same curve)
+    from l2m import twopoint
+
+    from test_twopoint import sticky_chain
+
+    monkeypatch.setenv("L2M_CACHE", str(tmp_path))
+    d = np.array([1, 2, 4, 8, 16, 32, 64])
+    bpe = {name: twopoint.measure(*sticky_chain(30, 2000, 8, 0.9, seed=k), 8, d, n_boot=10, n_shuffle=2)
+           for k, name in enumerate(("books", "wiki"))}
+    labels = {"books: t tokens": bpe["books"], "wiki: t tokens": bpe["wiki"], "books: characters": bpe["books"]}
+    stated = {label: decay.chosen(decay.fit_models(d, r)) for label, r in labels.items()}
+    between = {name: decay.difference(r, "between") for name, r in bpe.items()}
+    rows = tc.rows(d, bpe, stated, between, "books", "t", 1e-4, 64)
+    assert len(rows) == 10 and all(r.verdict in claims.VERDICTS for r in rows)
+    # I(d) of a Markov chain decays exponentially: the power law with its constant misses points by far more than
+    # 3σ, so "decays as a power law" does not hold (in every redraw) and no exponent is compared
+    assert [r.verdict for r in rows[:4]] == [claims.FAILS, claims.FAILS, claims.UNRESOLVED, claims.UNRESOLVED]
+    assert rows[0].stable == 1.0 and rows[2].stable is None and rows[-1].verdict == claims.HOLDS
+    table = claims.table(rows, preset="quick")
+    assert "verdict at quick" in table.columns
