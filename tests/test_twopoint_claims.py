@@ -111,7 +111,6 @@ def test_rows_of_a_measured_synthetic_corpus(tmp_path, monkeypatch):
     # the whole path of the chapter, from twopoint.measure to the table, on a Markov chain whose I(d) decays
     # exponentially (characters stand in by the same curve)
     from l2m import twopoint
-
     from test_twopoint import sticky_chain
 
     monkeypatch.setenv("L2M_CACHE", str(tmp_path))
