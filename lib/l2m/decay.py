@@ -68,7 +68,10 @@ def difference(r: dict[str, np.ndarray], name: str) -> Difference:
     replicates = np.asarray(r[BOOT[plus]] - r[BOOT[minus]], dtype=float)
     floor = pair_sigma(r)
     if len(replicates) >= 2:
-        spread = np.nanstd(replicates, axis=0, ddof=1)
+        finite = np.isfinite(replicates)
+        spread = np.full(len(value), np.nan)
+        seen = finite.sum(axis=0) >= 2  # a distance no replicate reaches has no spread (nor a value)
+        spread[seen] = np.nanstd(replicates[:, seen], axis=0, ddof=1)
         if "shuffled_within" in (plus, minus):
             spread = np.sqrt(spread**2 + r["shuffled_corpus_sd"] ** 2)
         sigma = np.fmax(spread, floor)
