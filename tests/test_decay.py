@@ -75,11 +75,30 @@ def test_fit_models_and_the_stated_model():
     reps = y + rng.normal(0, sigma, (40, D.size))  # replicates scattered by σ around the curve
     r = measured(reps, stderr=1e-6, shuffle_sd=1e-6)
     r["raw"] = y
+    r["shuffled_within"] = np.full(D.size, 0.048)  # the within-document shuffle carries the floor
+    r["boot_within"] = np.full((40, D.size), 0.048)
     models = decay.fit_models(D, r)
     name, stated = decay.chosen(models)
-    assert name == "offset" and stated.fit.fits and not models["order"].fit.fits  # the within shuffle removes nothing here
+    assert name == "order" and stated.fit.fits and abs(stated.fit.alpha - 0.91) < 3 * stated.alpha_sd
+    assert models["offset"].fit.fits and models["offset"].fit.offset == pytest.approx(0.048, abs=0.006)
     # the replicates' α spread like the fit's least-squares error (40 replicates: sd known to ±11 %, so a factor 1.5)
     assert stated.alpha_sd == pytest.approx(stated.fit.alpha_stderr, rel=0.5)
     table = decay.summary({"synthetic": models})
-    assert table.loc[("synthetic", "offset"), "stated"] and table.loc[("synthetic", "offset"), "fits"]
-    assert np.array_equal(decay.residual_table(D, {"synthetic": models})["synthetic (offset)"], stated.fit.residuals)
+    assert table.loc[("synthetic", "order"), "stated"] and table.loc[("synthetic", "offset"), "fits"]
+    assert np.array_equal(decay.residual_table(D, {"synthetic": models})["synthetic (order)"], stated.fit.residuals)
+
+
+def test_the_range_model_starts_where_the_power_law_fits():
+    # steeper below d = 8 (adjacent tokens), a power law d^−0.73 from there on: the range model finds d ≥ 8
+    truth = np.where(D < 8, 0.3 * D**-0.73 * (8 / D) ** 0.8, 0.3 * D**-0.73)
+    sigma = 0.01 * truth + 1e-4
+    rng = np.random.default_rng(3)
+    reps = truth + rng.normal(0, sigma, (40, D.size))
+    r = measured(reps, stderr=1e-7, shuffle_sd=1e-7)
+    r["raw"] = truth + rng.normal(0, sigma)
+    models = decay.fit_models(D, r)
+    assert not models["order"].fit.fits  # one power law over every d misses the short distances
+    name, stated = decay.chosen(models)
+    assert name == "range" and stated.d_min == 8 and stated.fit.fits
+    assert abs(stated.fit.alpha - 0.73) < 3 * stated.alpha_sd
+    assert np.all(np.isnan(stated.fit.residuals[D < 8])) and np.all(np.isfinite(stated.fit.residuals[D >= 8]))

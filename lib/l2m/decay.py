@@ -24,7 +24,7 @@ within :data:`FIT_SIGMA` errors.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.optimize
@@ -195,6 +195,7 @@ class ModelResult:
     fit: DecayFit
     alphas: np.ndarray  # α on each bootstrap replicate
     flat: float = float("inf")  # largest residual of a constant (no decay at all), in σ: flat_residual
+    d_min: int = 1  # the fit uses the distances d ≥ d_min
 
     @property
     def alpha_sd(self) -> float:
@@ -202,25 +203,50 @@ class ModelResult:
 
 
 MODELS = {"offset": ("corrected", True), "order": ("order", False)}  # model: (difference, with offset C)
+RANGE_STARTS = (2, 4, 8, 16, 32, 64)  # smallest distance of the "range" model, tried in this order
+MIN_POINTS = 6  # a range keeps at least this many distances (three parameters' worth twice over)
+
+
+def _fit_model(d: np.ndarray, diff: Difference, offset: bool, keep: np.ndarray, d_min: int) -> ModelResult:
+    """One model fitted to ``diff`` at the distances ``keep``; residuals NaN elsewhere."""
+    part = Difference(diff.value[keep], diff.sigma[keep], diff.replicates[:, keep])
+    whole = fit_decay(d[keep], part.value, part.sigma, offset)
+    residuals = np.full(len(d), np.nan)
+    residuals[keep] = whole.residuals
+    alphas = np.array([f.alpha for f in replicate_fits(d[keep], part, whole)])
+    return ModelResult("", replace(whole, residuals=residuals), alphas, flat_residual(part.value, part.sigma), d_min)
 
 
 def fit_models(d: np.ndarray, r: dict[str, np.ndarray]) -> dict[str, ModelResult]:
-    """Both models of one measurement: "offset", A·d^−α + C on raw − corpus-wide shuffle (C: the between-document
-    MI); "order", A·d^−α on raw − within-document shuffle (the order-dependent MI alone)."""
+    """The models of one measurement: "offset", A·d^−α + C on raw − corpus-wide shuffle (C: the between-document
+    MI); "order", A·d^−α on raw − within-document shuffle (the order-dependent MI alone) at every d; "range", the
+    same from the smallest d_min of :data:`RANGE_STARTS` from which it fits every point (the last one tried,
+    keeping :data:`MIN_POINTS` distances, where none does)."""
+    d = np.asarray(d, dtype=float)
     out = {}
     for model, (name, offset) in MODELS.items():
-        diff = difference(r, name)
-        whole = fit_decay(d, diff.value, diff.sigma, offset)
-        out[model] = ModelResult(name, whole, np.array([f.alpha for f in replicate_fits(d, diff, whole)]),
-                                 flat_residual(diff.value, diff.sigma))
+        out[model] = replace(_fit_model(d, difference(r, name), offset, np.ones(len(d), bool), 1), difference=name)
+    order = difference(r, "order")
+    ranged = None
+    for lo in RANGE_STARTS:
+        keep = d >= lo
+        if np.isfinite(order.value[keep]).sum() < MIN_POINTS:
+            break
+        ranged = replace(_fit_model(d, order, False, keep, lo), difference="order")
+        if ranged.fit.fits:
+            break
+    if ranged is not None:
+        out["range"] = ranged
     return out
 
 
 def chosen(models: dict[str, ModelResult]) -> tuple[str, ModelResult]:
-    """The model whose α the chapter states: the paper's form (offset) where it fits its points, else the
-    order-dependent power law where that fits, else the one with the smaller largest residual."""
-    for name in ("offset", "order"):
-        if models[name].fit.fits:
+    """The model whose α the chapter states: the order-dependent MI over every d where a power law fits it, else
+    over the range from which it does, else the paper's form A·d^−α + C (whose errors carry the between-document
+    MI's variation from document to document, common to every d, so it fits more easily), else the model with the
+    smallest largest residual."""
+    for name in ("order", "range", "offset"):
+        if name in models and models[name].fit.fits:
             return name, models[name]
     name = min(models, key=lambda m: models[m].fit.max_residual)
     return name, models[name]
@@ -237,6 +263,7 @@ def summary(models: dict[str, dict[str, ModelResult]]):
         stated, _ = chosen(by_model)
         for name, m in by_model.items():
             rows.append({"measurement": label, "model": name, "difference": DIFFERENCES[m.difference][2].split(":")[0],
+                         "from d": m.d_min,
                          "A": m.fit.amplitude, "alpha": m.fit.alpha, "alpha bootstrap sd": m.alpha_sd,
                          "alpha fit error": m.fit.alpha_stderr, "C": m.fit.offset if m.fit.with_offset else np.nan,
                          "max |residual| (σ)": m.fit.max_residual, "χ²/dof": m.fit.chi2_per_dof,

@@ -18,7 +18,13 @@ from .decay import FIT_SIGMA, PAPER_COUNTERPART, Difference, ModelResult, bootst
 from .fit import fit_power_law_with_offset
 
 MODEL_WORDS = {"offset": "A·d^−α + C on raw − corpus-wide shuffle",
-               "order": "A·d^−α on raw − within-document shuffle"}
+               "order": "A·d^−α on raw − within-document shuffle",
+               "range": "A·d^−α on raw − within-document shuffle, d ≥ {d_min}"}
+
+
+def model_words(model: str, result: ModelResult) -> str:
+    """The model in words, with its range of distances."""
+    return MODEL_WORDS[model].format(d_min=result.d_min)
 DOMINATES = 0.5  # "the bias dominates": more than half of the raw estimate, the claim's own words
 COUNTER_TOLERANCE = 0.02  # nats; ≥ 2× the Grassberger / plug-in correction (V − 1)/2N ≤ 0.008 of 4000 blocks, V = 64
 
@@ -49,7 +55,7 @@ def decay_claim(label: str, model: str, result: ModelResult) -> Claim:
     ref = paper.TWO_POINT["pg19"]
     return Claim("two-point MI decays as a power law once the bias is removed, I(d) ≈ A·d^−α + C",
                  f"{ref.label('d', decay=True)} + C (PG19)",
-                 f"α = {fit.alpha:.3f} ± {sd:.3f}, largest residual {fit.max_residual:.1f}σ ({label}; {MODEL_WORDS[model]})",
+                 f"α = {fit.alpha:.3f} ± {sd:.3f}, largest residual {fit.max_residual:.1f}σ ({label}; {model_words(model, result)})",
                  verdict, f"the model fits every point within {FIT_SIGMA:.0f}σ (document-level σ), a constant does not, "
                  "and α > 0 by 2 sd; margin 0: the claim is a decay of this form, nothing more",
                  "a small corpus: at large d only a few documents are long enough", share)
@@ -63,7 +69,7 @@ def exponent_claim(corpus: str, label: str, model: str, result: ModelResult) -> 
     redraws = [claims.compare(a, sd, ref.exponent, margin) for a in result.alphas if math.isfinite(a)]
     verdict, share = _redrawn(verdict, redraws) if fit.fits else (verdict, None)
     return Claim(f"on {ref.corpus} the exponent is α = {ref.exponent:.2f}", f"α = {ref.exponent:.2f}",
-                 f"α = {fit.alpha:.3f} ± {sd:.3f} ({label}; {MODEL_WORDS[model]})", verdict,
+                 f"α = {fit.alpha:.3f} ± {sd:.3f} ({label}; {model_words(model, result)})", verdict,
                  f"2-sd interval within ±{margin:.2f} of the paper's α: the spread of the paper's own two-point "
                  "exponents across its corpora (PG19 0.91, Wikipedia 0.94); not resolved where no model fits",
                  f"{corpus} stands in for {ref.corpus}, another tokenizer for LLaMA 3's, millions of tokens for billions",
@@ -156,10 +162,10 @@ def rows(d: np.ndarray, bpe: dict[str, dict], stated: dict[str, tuple[str, Model
     r = bpe[first]
     out.append(paired_claim("the offset fit Î(d) ≈ A·d^−α + C on the raw curve finds the decay's α",
                             paper.TWO_POINT["pg19"].label("d", decay=True) + " + C",
-                            f"paper's fit on raw Î against {MODEL_WORDS[model]}, {bpe_label(first)}", d, r["raw"],
+                            f"paper's fit on raw Î against {model_words(model, result)}, {bpe_label(first)}", d, r["raw"],
                             r["boot_raw"], result, "the bias is not one constant: the pairs thin out with d"))
     out.append(paired_claim("equal pair counts with the offset fit recover the power-law decay (this book's remedy)",
-                            "— (this book)", f"equal pairs, offset fit, against {MODEL_WORDS[model]}, {bpe_label(first)}",
+                            "— (this book)", f"equal pairs, offset fit, against {model_words(model, result)}, {bpe_label(first)}",
                             d, r["equal"], r["boot_equal"], result,
                             "equal pairs stop at the span half the tokens reach; the BPE pair table stays undersampled"))
     out += [between_claim(name, d, between[name]) for name in bpe]
