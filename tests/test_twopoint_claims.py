@@ -128,3 +128,13 @@ def test_rows_of_a_measured_synthetic_corpus(tmp_path, monkeypatch):
     assert rows[0].stable == 1.0 and rows[2].stable is None and rows[-1].verdict == claims.HOLDS
     table = claims.table(rows, preset="quick")
     assert "verdict at quick" in table.columns
+
+
+def test_redraws_are_centred_on_the_measured_value():
+    # replicates whose own mean is off the measurement (a duplicated document shifts Î): their spread is used,
+    # around the measured value, so a clear verdict is not made "not resolved" by the bootstrap's own shift
+    r = boot_measure(0.9)
+    r["boot_corpus"] = 0.5 * r["boot_corpus"]  # the replicates' share centres on 0.45, below the 0.5 of the claim
+    row = tc.bias_claim("x", D, r)
+    assert row.verdict == claims.HOLDS and row.stable == 1.0
+    assert np.allclose(tc.recentred(1.0, np.array([0.1, 0.3])), [0.9, 1.1])

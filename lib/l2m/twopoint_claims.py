@@ -35,6 +35,15 @@ def alpha_margin() -> float:
     return float(max(exponents) - min(exponents))
 
 
+def recentred(measured: float | np.ndarray, replicates: np.ndarray) -> np.ndarray:
+    """The redraws of a measurement: the measured value plus each replicate's deviation from the replicates' mean.
+
+    A replicate that holds a document twice shifts every Î (the estimator's bias depends on how the counts spread),
+    so the replicates' own mean is off the measured value; their spread is what describes a new draw."""
+    replicates = np.asarray(replicates, dtype=float)
+    return measured + replicates - np.nanmean(replicates, axis=0)
+
+
 def _redrawn(verdict: str, redraws: list[str]) -> tuple[str, float | None]:
     return claims.stability(verdict, redraws) if redraws else (verdict, None)
 
@@ -51,7 +60,8 @@ def decay_claim(label: str, model: str, result: ModelResult) -> Claim:
             return claims.FAILS
         return claims.exceeds(alpha, sd, 0.0) if decays else claims.UNRESOLVED
 
-    verdict, share = _redrawn(verdict_of(fit.alpha), [verdict_of(a) for a in result.alphas if math.isfinite(a)])
+    verdict, share = _redrawn(verdict_of(fit.alpha), [verdict_of(a) for a in recentred(fit.alpha, result.alphas)
+                                                      if math.isfinite(a)])
     ref = paper.TWO_POINT["pg19"]
     return Claim("two-point MI decays as a power law once the bias is removed, I(d) ≈ A·d^−α + C",
                  f"{ref.label('d', decay=True)} + C (PG19)",
@@ -66,7 +76,8 @@ def exponent_claim(corpus: str, label: str, model: str, result: ModelResult) -> 
     ref = paper.TWO_POINT[PAPER_COUNTERPART[corpus]]
     fit, sd, margin = result.fit, result.alpha_sd, alpha_margin()
     verdict = claims.compare(fit.alpha, sd, ref.exponent, margin) if fit.fits else claims.UNRESOLVED
-    redraws = [claims.compare(a, sd, ref.exponent, margin) for a in result.alphas if math.isfinite(a)]
+    redraws = [claims.compare(a, sd, ref.exponent, margin) for a in recentred(fit.alpha, result.alphas)
+               if math.isfinite(a)]
     verdict, share = _redrawn(verdict, redraws) if fit.fits else (verdict, None)
     return Claim(f"on {ref.corpus} the exponent is α = {ref.exponent:.2f}", f"α = {ref.exponent:.2f}",
                  f"α = {fit.alpha:.3f} ± {sd:.3f} ({label}; {model_words(model, result)})", verdict,
@@ -86,7 +97,7 @@ def bias_claim(label: str, d: np.ndarray, r: dict[str, np.ndarray]) -> Claim:
     the largest d (a ratio whose sd comes from the replicates)."""
     j = last_point(r)
     share = float(r["shuffled_corpus"][j] / r["raw"][j])
-    redrawn = r["boot_corpus"][:, j] / r["boot_raw"][:, j]
+    redrawn = recentred(share, r["boot_corpus"][:, j] / r["boot_raw"][:, j])
     sd = bootstrap_sd(redrawn)
     verdict, stable = _redrawn(claims.exceeds(share, sd, DOMINATES),
                                [claims.exceeds(s, sd, DOMINATES) for s in redrawn if math.isfinite(s)])
@@ -107,9 +118,9 @@ def paired_claim(claim: str, paper_text: str, what: str, d: np.ndarray, curve: n
     """α of the paper's offset fit to ``curve`` equals α of the model that fits, within :func:`alpha_margin`;
     the sd is that of the paired bootstrap difference (both α from the same replicate)."""
     alpha = offset_alpha(d, curve)
-    diffs = np.array([offset_alpha(d, c) - a for c, a in zip(replicates, result.alphas)])
-    sd, margin = bootstrap_sd(diffs), alpha_margin()
     gap = alpha - result.fit.alpha
+    diffs = recentred(gap, np.array([offset_alpha(d, c) - a for c, a in zip(replicates, result.alphas)]))
+    sd, margin = bootstrap_sd(diffs), alpha_margin()
     verdict, stable = _redrawn(claims.compare(gap, sd, 0.0, margin),
                                [claims.compare(x, sd, 0.0, margin) for x in diffs if math.isfinite(x)])
     return Claim(claim, paper_text, f"α = {alpha:.3f} against {result.fit.alpha:.3f}: difference {gap:+.3f} ± {sd:.3f} "
@@ -127,7 +138,7 @@ def between_claim(corpus: str, d: np.ndarray, diff: Difference) -> Claim:
         return claims.FAILS if claims.FAILS in per_d else claims.HOLDS if all(v == claims.HOLDS for v in per_d) \
             else claims.UNRESOLVED
 
-    verdict, stable = _redrawn(every_d(diff.value), [every_d(rep) for rep in diff.replicates])
+    verdict, stable = _redrawn(every_d(diff.value), [every_d(rep) for rep in recentred(diff.value, diff.replicates)])
     low = int(np.nanargmin(diff.value))
     return Claim("the within-document shuffle lies above the corpus-wide one at every d (a between-document MI ≥ 0)",
                  "— (this book's reading of the two baselines)",
