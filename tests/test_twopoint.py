@@ -121,22 +121,6 @@ def test_within_document_shuffle_keeps_between_document_mi():
     assert np.all(np.abs(across.mi - iid_mi) < 5e-4)
 
 
-def test_corrected_curve_errors_include_the_baseline_spread():
-    raw, stderr = np.array([0.5, 0.1]), np.array([0.03, 0.0])
-    corrected, sigma = twopoint.corrected_curve(raw, stderr, np.array([0.2, 0.2]), np.array([0.04, 0.02]), n_shuffle=4)
-    assert np.allclose(corrected, [0.3, -0.1])  # negative points are kept
-    assert np.allclose(sigma, [np.sqrt(0.03**2 + 0.04**2 * 1.25), 0.02 * np.sqrt(1.25)])
-
-
-def test_corrected_fit_keeps_every_point():
-    d = 2.0 ** np.arange(13)
-    truth = 1.1 * d**-0.91
-    sigma = np.full(d.size, 2e-3)
-    noisy = truth + sigma * np.array([1, -1] * 6 + [1])  # points past d ≈ 500 alternate across zero
-    fit = twopoint.corrected_fit(d, noisy, sigma)
-    assert -fit.exponent == pytest.approx(0.91, abs=0.02) and fit.amplitude == pytest.approx(1.1, rel=0.02)
-
-
 def test_offset_fit_recovers_parameters():
     d = 2.0 ** np.arange(13)
     exact = fit_power_law_with_offset(d, 1.1 * d**-0.91 + 0.05)
@@ -151,17 +135,27 @@ def test_offset_fit_recovers_parameters():
     assert no_offset.offset == pytest.approx(0, abs=1e-6) and no_offset.alpha == pytest.approx(0.5, rel=1e-6)
 
 
-def test_bootstrap_alpha_spreads_around_the_fit():
+def test_count_curves_gives_the_corpus_curves_and_replicates_around_them():
     tokens, offsets = sticky_chain(60, 3000, 4, 0.97, seed=4)
     distances = np.array((1, 2, 4, 8, 16, 32))
-    alphas = twopoint.bootstrap_alpha(tokens, offsets, distances, n_boot=8, sigma=np.full(6, 1e-3), seed=0)
-    for key in ("corrected", "equal"):
-        assert alphas[key].shape == (8,) and np.all(np.isfinite(alphas[key])) and alphas[key].std() > 0
+    out = twopoint.count_curves(tokens, offsets, distances, n_boot=8, seed=0)
+    whole = twopoint.two_point_mi(tokens, offsets, distances)  # every group once: the corpus's own counts
+    assert np.array_equal(out["raw"], whole.mi) and np.array_equal(out["n_pairs"], whole.n_pairs)
+    assert np.array_equal(out["raw_stderr"], whole.stderr) and np.array_equal(out["plugin"], whole.mi_plugin)
+    equal = twopoint.two_point_mi(tokens, offsets, distances, equal_pairs=True)
+    assert np.array_equal(out["equal"], equal.mi, equal_nan=True)
+    within = twopoint.shuffle_within_documents(tokens, offsets, seed=0)
+    assert np.array_equal(out["shuffled_within"], twopoint.two_point_mi(within, offsets, distances).mi)
+    for k in range(2):  # shuffle k has seed 1 + k
+        across = twopoint.shuffle_across_corpus(tokens, offsets, seed=1 + k)
+        assert np.array_equal(out["shuffles"][k], twopoint.two_point_mi(across, offsets, distances).mi)
+    for key in ("boot_raw", "boot_within", "boot_corpus", "boot_equal"):
+        assert out[key].shape == (8, 6) and np.all(np.isfinite(out[key])) and np.all(out[key].std(axis=0) > 0)
     exact = np.array([sticky_chain_mi(int(d), 4, 0.97) for d in distances])
-    one_fit = -twopoint.corrected_fit(distances, exact, np.full(6, 1e-3)).exponent
-    assert abs(np.median(alphas["corrected"]) - one_fit) < 0.2  # spread around the fit of the exact curve
-    no_equal = twopoint.bootstrap_alpha(tokens, offsets, distances, n_boot=2, equal_pairs=False, seed=0)
-    assert np.all(np.isnan(no_equal["equal"])) and np.all(np.isfinite(no_equal["corrected"]))
+    spread = out["boot_raw"].std(axis=0)
+    assert np.all(np.abs(out["boot_raw"].mean(axis=0) - exact) < 5 * spread + 0.01)  # replicates scatter around I(d)
+    no_equal = twopoint.count_curves(tokens, offsets, distances, n_boot=2, equal_boot=False, seed=0)
+    assert np.all(np.isnan(no_equal["boot_equal"])) and np.array_equal(no_equal["equal"], out["equal"], equal_nan=True)
 
 
 def test_measure_returns_both_baselines(tmp_path, monkeypatch):
@@ -170,8 +164,8 @@ def test_measure_returns_both_baselines(tmp_path, monkeypatch):
     result = twopoint.measure(tokens, offsets, 16, (1, 4, 16), n_boot=2, n_shuffle=3)
     assert np.allclose(result["shuffled_within"], result["raw"], atol=0.02)
     assert np.all(np.abs(result["shuffled_corpus"]) < 0.1 * exact) and np.all(result["shuffled_corpus_sd"] > 0)
-    assert np.allclose(result["corrected"], result["raw"] - result["shuffled_corpus"])
-    assert result["boot_alpha"].shape == (2,) and result["boot_alpha_equal"].shape == (2,)
+    for key in ("boot_raw", "boot_within", "boot_corpus", "boot_equal"):
+        assert result[key].shape == (2, 3)
     with pytest.raises(ValueError, match="n_shuffle"):
         twopoint.measure(tokens, offsets, 16, (1,), n_shuffle=1)
 
@@ -216,8 +210,7 @@ def test_measure_does_not_depend_on_the_memory_budget(tmp_path, monkeypatch):
         assert (sum(spills.values()) > 0) == (k == 1)  # the small budget really went to DuckDB
     assert spills["SpilledGroupCounts"] > 0
     whole, small = runs
-    for name in ("n_pairs", "raw", "plugin", "equal", "shuffled_within", "shuffled_corpus", "shuffled_corpus_sd", "corrected"):
-        assert np.array_equal(whole[name], small[name], equal_nan=True), name
+    for name in ("n_pairs", "raw", "plugin", "equal", "shuffled_within", "shuffled_corpus", "shuffled_corpus_sd",
+                 "boot_raw", "boot_within", "boot_corpus", "boot_equal"):
+        assert np.array_equal(whole[name], small[name], equal_nan=True), name  # the same histograms: the same floats
     assert np.allclose(whole["raw_stderr"], small["raw_stderr"], rtol=1e-9)  # DuckDB sums in another order
-    assert np.allclose(whole["boot_alpha"], small["boot_alpha"], rtol=1e-6)
-    assert np.allclose(whole["boot_alpha_equal"], small["boot_alpha_equal"], rtol=1e-6, equal_nan=True)

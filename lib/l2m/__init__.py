@@ -13,7 +13,9 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       entropy    plug-in and Grassberger entropies                                          (ch. 01, 02)
       alphabets  ch. 02's top-k tokens, characters, prefixes, in bounded memory       tokenizer → alphabets → twopoint
       paircount  pair counts in bounded memory: blocks, merges, DuckDB spill; bootstrap groups  → twopoint, bipartite
-      twopoint   two-point MI against distance, on token arrays                             tokenizer → twopoint
+      twopoint   two-point MI against distance, on token arrays, with document-bootstrap replicates  tokenizer → twopoint
+      decay      ch. 02's differences of curves, document-level errors, A·d^−α + C fits, residuals  twopoint → decay
+      twopoint_claims  ch. 02's claims rows: three verdicts, margins, stability over redraws       decay → twopoint_claims
       packaged   packaged LMs: GGUFs in registry packages, converted once to checkpoints    fetch → packaged
       lm         scorers: token ids → per-token log-probabilities (transformers, vLLM)       packaged → lm
       numerics   float64 reference scores and the fp32 scorer's measured error bound   packaged → numerics

@@ -134,14 +134,13 @@ class TwoPointChapter:
     max_distance: int = param(4096, one_of(DISTANCE_CHOICES, "largest distance d; d runs over powers of 2"))
     max_tokens: int = param(0, between(0, 10**10, "tokens kept per corpus, a prefix of every document; 0 keeps all"))
     top_k: int = param(63, between(1, 4095, "size of the coarse alphabet: the top_k tokens plus one other class"))
-    n_boot: int = param(10, between(0, 1000, "bootstrap replicates over documents for alpha"))
+    n_boot: int = param(20, between(0, 1000, "bootstrap replicates over documents: per-point errors, sd of alpha, "
+                                             "verdict stability"))
     n_shuffle: int = param(4, between(2, 100, "corpus-wide shuffles averaged into the bias baseline"))
     seed: int = param(0, between(0, 2**32 - 1, "seed of the shuffle baselines and the bootstrap"))
     memory_gb: float = param(2.0, between(0.05, 1024, "memory budget of the counting, bootstrap and corpus copies, GB (disk past it)",
                                           integer=False))
-    alpha_tolerance: float = param(0.15, between(0, 2, "claims: |alpha - paper| allowed beyond 2 bootstrap sd",
-                                                  integer=False))
-    min_r_squared: float = param(0.9, between(0, 1, "claims: weighted R² a power law must reach", integer=False))
+    preset: str = param("default", one_of(("quick", "default", "paper"), "the preset run, named in the claims table"))
 
     @property
     def distances(self) -> tuple[int, ...]:

@@ -28,7 +28,6 @@ from .entropy import (
     grassberger_entropy_from_histogram,
     plugin_entropy_from_histogram,
 )
-from .fit import PowerLawFit, fit_power_law_weighted, fit_power_law_with_offset
 
 DEFAULT_DISTANCES = tuple(2**k for k in range(13))  # 1, 2, 4, ..., 4096 as in the paper
 
@@ -125,7 +124,8 @@ def shuffle_within_documents(tokens: np.ndarray, offsets: np.ndarray, seed: int 
 
     Each document keeps its own unigram counts, so two tokens of one document still share
     information about which document they came from: Î(d) of this copy is the estimator's bias
-    *plus* the between-document MI, a constant in d (part of the paper's offset C). The copy is a
+    plus the between-document MI, a constant in d (part of the paper's offset C), and the raw curve
+    minus it is the order-dependent MI (:mod:`l2m.decay`). The copy is a
     memory map past a quarter of ``memory_budget`` (:func:`l2m.cache.scratch_array`); one document
     at a time is permuted in memory.
     """
@@ -146,7 +146,10 @@ def shuffle_across_corpus(tokens: np.ndarray, offsets: np.ndarray, seed: int = 0
     """A copy with all tokens permuted across the corpus, then cut back into the same document lengths.
 
     Same N, same pair counts at every d, same corpus-wide marginals, and no dependence of any kind:
-    Î(d) of this copy is the estimator's bias alone, the baseline to subtract from the raw curve.
+    Î(d) of this copy is the estimator's bias at these marginals and pair counts. It is the raw curve's
+    bias only where the raw pairs spread over the pair table as independent ones would; where the
+    pairs at a distance come from a few documents, they spread over fewer cells and the raw curve's
+    bias is smaller (:mod:`l2m.decay`).
 
     Up to :data:`SHUFFLE_BUCKET_TOKENS` tokens: one ``rng.permutation``. Beyond (PG19 at the paper's
     scale) the Rao–Sandelius shuffle, still uniform over all N! orders: every token gets an independent
@@ -206,54 +209,37 @@ def document_unigram_corpus(n_docs: int, length: int, vocab: int, concentration:
     return tokens, np.arange(n_docs + 1, dtype=np.int64) * length, exact
 
 
-def corrected_curve(raw: np.ndarray, raw_stderr: np.ndarray, baseline: np.ndarray,
-                    baseline_sd: np.ndarray, n_shuffle: int) -> tuple[np.ndarray, np.ndarray]:
-    """Raw Î(d) minus the corpus-wide shuffle baseline, with each point's standard error.
-
-    The baseline is a mean of ``n_shuffle`` shuffles whose spread is ``baseline_sd``; the raw
-    estimate carries the same estimator fluctuation (same N, same marginals) on top of its own
-    sampling error: σ² = raw_stderr² + sd² + sd²/n_shuffle.
-    """
-    sigma = np.sqrt(raw_stderr**2 + baseline_sd**2 * (1 + 1 / n_shuffle))
-    return raw - baseline, sigma
-
-
-def corrected_fit(distances: np.ndarray, corrected: np.ndarray, sigma: np.ndarray) -> PowerLawFit:
-    """A·d^−α fitted to every point of a corrected curve (weighted, linear space; finite points only)."""
-    ok = np.isfinite(corrected) & np.isfinite(sigma)
-    floor = 1e-3 * float(np.nanmax(sigma[ok])) if ok.any() else 1.0  # a σ of exactly 0 would take all the weight
-    return fit_power_law_weighted(distances[ok], corrected[ok], np.maximum(sigma[ok], floor))
-
-
 def bootstrap_weights(n_groups: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot, n_groups) multiplicities: each replicate draws ``n_groups`` groups with replacement."""
     return np.array([np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups) for _ in range(n_boot)])
 
 
-def bootstrap_alpha(
+def count_curves(
     tokens: np.ndarray,
     offsets: np.ndarray,
     distances: tuple[int, ...] | np.ndarray = DEFAULT_DISTANCES,
     n_boot: int = 20,
     vocab_size: int | None = None,
-    sigma: np.ndarray | None = None,
-    equal_pairs: bool = True,
+    equal_boot: bool = True,
     seed: int = 0,
     n_shuffle: int = 2,
     max_groups: int = 1024,
     memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
 ) -> dict[str, np.ndarray]:
-    """α of both bias-corrected fits on ``n_boot`` replicates with documents drawn with replacement.
+    """Every curve of :func:`measure`, on the corpus and on ``n_boot`` replicates with documents drawn with replacement.
 
-    The corpus is counted once per distance by groups of whole documents (each document its own
-    group up to ``max_groups`` documents, :func:`l2m.paircount.document_groups`); a replicate draws
-    groups with replacement and merges their counts with those multiplicities
-    (:func:`l2m.paircount.group_counts`), exactly the counts of the resampled corpus, without
-    recounting it. The baseline of replicate b is the same draw of groups from corpus-wide shuffle
-    b mod ``n_shuffle`` (seeds seed + 1 + k as in :func:`measure`), so the spread of ``corrected``
-    (α of raw − shuffled, weighted by ``sigma``) includes the baseline's own noise as well as which
-    documents happen to be in the corpus. ``equal`` is α of the offset fit to the equal-pairs curve,
-    its span fixed by the whole corpus (NaN when ``equal_pairs`` is off).
+    Each source (the corpus; its equal-pairs subset; its within-document shuffle, seed ``seed``; its
+    corpus-wide shuffles, seeds seed + 1 + k) is counted once per distance by groups of whole documents
+    (each document its own group up to ``max_groups`` documents, :func:`l2m.paircount.document_groups`).
+    The groups merged with weight one are the corpus's own counts; a replicate draws groups with
+    replacement and merges their counts with those multiplicities (:func:`l2m.paircount.group_counts`),
+    exactly the counts of the resampled corpus, without recounting it. Every curve of replicate b uses
+    the same draw; its corpus-wide baseline is shuffle b mod ``n_shuffle``, so the replicates' spread
+    includes the shuffles' own noise. The spread over the replicates of a difference of curves is its
+    document-level (clustered) error (:mod:`l2m.decay`). Without ``equal_boot`` the equal-pairs
+    replicates are NaN. Returns the corpus's curves (raw, raw_stderr, plugin, n_pairs, equal,
+    equal_n_pairs, shuffled_within, shuffles: (n_shuffle, n_d)) and boot_raw, boot_within, boot_corpus,
+    boot_equal, each (n_boot, n_d).
 
     Memory: one source (the corpus, or one shuffle of it) and one distance's group counts at a time,
     each within ``memory_budget`` (spilled to DuckDB past it), so the paper's scale fits the budget.
@@ -262,44 +248,49 @@ def bootstrap_alpha(
 
     from tqdm import tqdm
 
-    if n_boot == 0:
-        return {"corrected": np.zeros(0), "equal": np.zeros(0)}
     distances = np.asarray(distances, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
-    rng = np.random.default_rng(seed)
     vocab_size = int(vocab_size or int(tokens.max()) + 1)
-    sigma = np.ones(len(distances)) if sigma is None else np.asarray(sigma, dtype=float)
     groups = paircount.document_groups(offsets, max_groups)
-    weights = bootstrap_weights(len(groups) - 1, n_boot, rng)
-    n_base = max(1, min(n_shuffle, n_boot))
+    weights = bootstrap_weights(len(groups) - 1, n_boot, np.random.default_rng(seed))
     span = equal_pairs_span(offsets, distances)
-    curves = {name: np.full((n_boot, len(distances)), np.nan) for name in ("raw", "baseline", "equal")}
-    # (curve, shuffle k or None for the corpus itself, left-position span, the replicates it serves)
-    sources = [("raw", None, None, range(n_boot))]
-    if equal_pairs:
-        sources.append(("equal", None, span, range(n_boot)))
-    sources += [("baseline", k, None, range(k, n_boot, n_base)) for k in range(n_base)]
-    with tqdm(total=len(sources) * len(distances), desc="bootstrap over documents", leave=False) as bar:
-        for name, k, source_span, replicates in sources:
-            counted = tokens if k is None else shuffle_across_corpus(tokens, offsets, seed + 1 + k, memory_budget)
+    nan = lambda *shape: np.full(shape, np.nan)
+    out = {"raw_stderr": nan(len(distances)), "plugin": nan(len(distances)), "shuffles": nan(n_shuffle, len(distances)),
+           "n_pairs": np.zeros(len(distances), np.int64), "equal_n_pairs": np.zeros(len(distances), np.int64),
+           **{k: nan(len(distances)) for k in ("raw", "equal", "shuffled_within")},
+           **{k: nan(n_boot, len(distances)) for k in ("boot_raw", "boot_within", "boot_corpus", "boot_equal")}}
+    # (how its tokens are made, left-position span, where the corpus's value goes, replicates: key and which)
+    every = list(range(n_boot))
+    sources = [(lambda: tokens, None, ("raw", 0), ("boot_raw", every)),
+               (lambda: tokens, span, ("equal", 0), ("boot_equal", every if equal_boot else [])),
+               (lambda: shuffle_within_documents(tokens, offsets, seed, memory_budget), None, ("shuffled_within", 0),
+                ("boot_within", every))]
+    sources += [(lambda k=k: shuffle_across_corpus(tokens, offsets, seed + 1 + k, memory_budget), None, ("shuffles", k),
+                 ("boot_corpus", every[k::n_shuffle])) for k in range(n_shuffle)]
+    with tqdm(total=len(sources) * len(distances), desc="counting by documents", leave=False) as bar:
+        for make, source_span, (key, k), (boot_key, replicates) in sources:
+            counted = make()
             for j, d in enumerate(distances.tolist()):
                 bar.update()
                 if source_span is not None and d > source_span:
                     continue
                 with closing(paircount.group_counts(counted, offsets, groups, d, vocab_size, source_span,
                                                     memory_budget)) as counts:
+                    with closing(counts.table()) as table:  # the corpus itself: every group once
+                        mi, stderr, plugin, n_pairs = table_mi(table, with_stderr=key == "raw")
+                    if key == "shuffles":
+                        out[key][k, j] = mi
+                    else:
+                        out[key][j] = mi
+                    if key == "raw":
+                        out["raw_stderr"][j], out["plugin"][j], out["n_pairs"][j] = stderr, plugin, n_pairs
+                    if key == "equal":
+                        out["equal_n_pairs"][j] = n_pairs
                     for b in replicates:  # a merge per replicate, not a recount
                         with closing(counts.table(weights[b])) as table:
-                            curves[name][b, j] = table_mi(table, with_stderr=False)[0]
+                            out[boot_key][b, j] = table_mi(table, with_stderr=False)[0]
             del counted  # one shuffle at a time: a memory map at the paper's scale, freed here
-    corrected, alphas_equal = [], []
-    for b in range(n_boot):
-        corrected.append(-corrected_fit(distances, curves["raw"][b] - curves["baseline"][b], sigma).exponent)
-        curve = curves["equal"][b]
-        usable = np.isfinite(curve) & (curve > 0)
-        alphas_equal.append(fit_power_law_with_offset(distances[usable], curve[usable]).alpha if equal_pairs
-                            else float("nan"))
-    return {"corrected": np.array(corrected), "equal": np.array(alphas_equal)}
+    return out
 
 
 def measure(
@@ -313,50 +304,38 @@ def measure(
     equal_boot: bool = True,
     memory_budget: int = paircount.DEFAULT_MEMORY_BUDGET,
 ) -> dict[str, np.ndarray]:
-    """Every curve chapter 02 draws for one corpus and alphabet, cached on disk.
+    """Every curve chapter 02 draws for one corpus and alphabet, with its bootstrap replicates, cached on disk.
 
     The cache key is the sha256 of the token ids and the offsets themselves (whatever alphabet or truncation
     made them), the vocabulary size, the distances, seed, bootstrap and shuffle counts, and the code of this
-    module, the counting, the entropy and the fits.
-    Returns: distances, n_pairs, raw (Grassberger), raw_stderr, plugin, equal (every d subsampled
-    to the same pair count), shuffled_within (each document shuffled: bias + between-document MI),
-    shuffled_corpus and shuffled_corpus_sd (mean and spread of ``n_shuffle`` corpus-wide shuffles:
-    bias alone), corrected and corrected_sigma (raw − shuffled_corpus, :func:`corrected_curve`),
-    boot_alpha (α of the weighted fit to the corrected curve on document bootstrap replicates, each
-    with one of the shuffles, :func:`bootstrap_alpha`) and boot_alpha_equal (offset-fit α of the
-    equal-pairs curve; skipped, empty, without ``equal_boot``). ``memory_budget`` (bytes) bounds the
-    counting; the results do not depend on it, so it is not part of the key.
+    module, the counting and the entropy.
+    Returns: distances, n_pairs, raw (Grassberger), raw_stderr (first-order, pairs taken as independent),
+    plugin, equal (every d subsampled to the same pair count), equal_n_pairs, shuffled_within (each
+    document shuffled), shuffled_corpus and shuffled_corpus_sd (mean and spread of ``n_shuffle`` corpus-wide
+    shuffles), and boot_raw, boot_within, boot_corpus, boot_equal: the same curves on ``n_boot``
+    document-bootstrap replicates (:func:`count_curves`; boot_equal all NaN without ``equal_boot``). What the
+    differences of these curves measure, their document-level errors and fits are :mod:`l2m.decay`'s.
+    ``memory_budget`` (bytes) bounds the counting; the results do not depend on it, so it is not part of the key.
     """
-    from . import entropy, fit
+    from . import entropy
 
     distances = np.asarray(distances, dtype=np.int64)
     if n_shuffle < 2:
         raise ValueError("n_shuffle must be at least 2: the baseline's spread is part of every error bar")
 
     def compute() -> dict[str, np.ndarray]:
-        count = lambda toks, equal_pairs=False, with_stderr=False: two_point_mi(
-            toks, offsets, distances, vocab_size, equal_pairs, memory_budget=memory_budget, with_stderr=with_stderr)
-        raw, equal = count(tokens, with_stderr=True), count(tokens, True)  # only the raw curve's errors are drawn
-        within = count(shuffle_within_documents(tokens, offsets, seed, memory_budget))
-        draws = np.array([count(shuffle_across_corpus(tokens, offsets, seed + 1 + k, memory_budget)).mi
-                          for k in range(n_shuffle)])  # one shuffle at a time
-        baseline, baseline_sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
-        corrected, sigma = corrected_curve(raw.mi, raw.stderr, baseline, baseline_sd, n_shuffle)
-        boot = (bootstrap_alpha(tokens, offsets, distances, n_boot, vocab_size, sigma, equal_boot, seed, n_shuffle,
-                                memory_budget=memory_budget) if n_boot
-                else {"corrected": np.zeros(0), "equal": np.zeros(0)})
-        return {"distances": distances, "n_pairs": raw.n_pairs, "raw": raw.mi, "raw_stderr": raw.stderr,
-                "plugin": raw.mi_plugin, "equal": equal.mi, "equal_n_pairs": equal.n_pairs,
-                "shuffled_within": within.mi, "shuffled_corpus": baseline, "shuffled_corpus_sd": baseline_sd,
-                "corrected": corrected, "corrected_sigma": sigma, "boot_alpha": boot["corrected"],
-                "boot_alpha_equal": boot["equal"] if equal_boot else np.zeros(0)}
+        out = count_curves(tokens, offsets, distances, n_boot, vocab_size, equal_boot, seed, n_shuffle,
+                           memory_budget=memory_budget)
+        shuffles = out.pop("shuffles")
+        return {"distances": distances, **out, "shuffled_corpus": shuffles.mean(axis=0),
+                "shuffled_corpus_sd": shuffles.std(axis=0, ddof=1)}
 
     # the array's own buffer (a memory map at the paper's scale), never a bytes copy; 20 MB of ids: ~30 ms
     digest = lambda a: hashlib.sha256(np.ascontiguousarray(a)).hexdigest()
     full_key = {"tokens": digest(tokens), "token_dtype": str(np.asarray(tokens).dtype),
                 "offsets": digest(np.asarray(offsets, np.int64)), "vocab_size": vocab_size, "distances": distances.tolist(),
                 "n_boot": n_boot, "seed": seed, "n_shuffle": n_shuffle, "equal_boot": equal_boot}
-    return cache.load_or_compute("twopoint", full_key, compute, [sys.modules[__name__], paircount, entropy, fit])
+    return cache.load_or_compute("twopoint", full_key, compute, [sys.modules[__name__], paircount, entropy])
 
 
 def repeated_token_documents(vocab: int, n_docs: int, length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -369,33 +348,3 @@ def repeated_token_documents(vocab: int, n_docs: int, length: int, seed: int = 0
     symbols = np.random.default_rng(seed).integers(0, vocab, n_docs)
     documents = np.repeat(symbols[:, None], length, axis=1).astype(np.uint32)
     return documents, np.arange(n_docs + 1, dtype=np.int64) * length
-
-
-PAPER_COUNTERPART = {"books": "pg19", "pg19": "pg19", "wiki": "wikipedia", "wikipedia": "wikipedia"}  # l2m.paper.TWO_POINT key
-
-
-def bootstrap_sd(alphas: np.ndarray) -> float:
-    """Standard deviation of bootstrap exponents (NaN with fewer than two replicates)."""
-    alphas = np.asarray(alphas, dtype=float)
-    return float(np.std(alphas, ddof=1)) if len(alphas) > 1 else float("nan")
-
-
-def fit_summary(distances: np.ndarray, results: dict[str, dict[str, np.ndarray]]):
-    """Both bias-corrected fits of every measured curve (from :func:`measure`), one row each.
-
-    Rows indexed (measurement, method); columns A, alpha, alpha bootstrap sd, C, weighted R².
-    """
-    import pandas as pd
-
-    distances = np.asarray(distances)
-    rows = []
-    for name, r in results.items():
-        ok = np.isfinite(r["equal"])
-        equal = fit_power_law_with_offset(distances[ok], r["equal"][ok])
-        rows.append({"measurement": name, "method": "equal pairs, offset fit", "A": equal.amplitude,
-                     "alpha": equal.alpha, "alpha bootstrap sd": bootstrap_sd(r["boot_alpha_equal"]), "C": equal.offset})
-        plain = corrected_fit(distances, r["corrected"], r["corrected_sigma"])
-        rows.append({"measurement": name, "method": "raw − corpus-wide shuffle, weighted fit", "A": plain.amplitude,
-                     "alpha": -plain.exponent, "alpha bootstrap sd": bootstrap_sd(r["boot_alpha"]),
-                     "weighted R²": plain.r_squared})
-    return pd.DataFrame(rows).set_index(["measurement", "method"])
