@@ -4,7 +4,7 @@ import collections
 import numpy as np
 import pytest
 
-from l2m import paircount, twopoint
+from l2m import paircount, pairtables, twopoint
 
 
 def zipf_documents(lengths, vocab: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -194,11 +194,11 @@ def test_spill_folders_of_killed_processes_are_removed(tmp_path):
 
     dead = subprocess.Popen(["true"])
     dead.wait()  # a process id that no longer runs
-    stale = tmp_path / f"{paircount.spill_prefix(dead.pid)}abc"
-    alive = tmp_path / f"{paircount.spill_prefix()}def"  # this process's own
+    stale = tmp_path / f"{pairtables.spill_prefix(dead.pid)}abc"
+    alive = tmp_path / f"{pairtables.spill_prefix()}def"  # this process's own
     other_host = tmp_path / f"l2m-pairs-another-host-{dead.pid}-ghi"  # maybe alive elsewhere: kept
     for folder in (stale, alive, other_host):
         (folder / "pairs.duckdb").parent.mkdir()
         (folder / "pairs.duckdb").write_bytes(b"x")
-    assert paircount.remove_stale_spills(tmp_path) == [stale]
+    assert pairtables.remove_stale_spills(tmp_path) == [stale]
     assert not stale.exists() and alive.exists() and other_host.exists()

@@ -12,7 +12,8 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
     estimators                mutual information of text, and its fits
       entropy    plug-in and Grassberger entropies                                          (ch. 01, 02)
       alphabets  ch. 02's top-k tokens, characters, prefixes, in bounded memory       tokenizer → alphabets → twopoint
-      paircount  pair counts in bounded memory: blocks, merges, DuckDB spill; bootstrap groups  → twopoint, bipartite
+      pairtables the count tables of one distance, in memory or spilled to DuckDB; their statistics  → paircount
+      paircount  pair counts in bounded memory: blocks, merges, bootstrap groups           pairtables → paircount → twopoint
       twopoint   two-point MI against distance, on token arrays, with document-bootstrap replicates  tokenizer → twopoint
       decay      ch. 02's differences of curves, document-level errors, A·d^−α + C fits, residuals  twopoint → decay
       twopoint_claims  ch. 02's claims rows: three verdicts, margins, stability over redraws       decay → twopoint_claims

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cache, paircount
+from . import cache, paircount, pairtables
 from .entropy import (
     count_histogram,
     grassberger_entropy_from_histogram,
@@ -38,12 +38,12 @@ class TwoPointMI:
 
     distances: np.ndarray
     mi: np.ndarray  # Grassberger estimate
-    stderr: np.ndarray  # first-order (delta-method) sampling standard error of Î, see :func:`l2m.paircount.mi_stderr`
+    stderr: np.ndarray  # first-order (delta-method) sampling standard error of Î, see :func:`l2m.pairtables.mi_stderr`
     mi_plugin: np.ndarray  # naive plug-in estimate, for the bias comparison
     n_pairs: np.ndarray
 
 
-def table_mi(table: paircount.PairTable | paircount.SpilledPairTable,
+def table_mi(table: pairtables.PairTable | pairtables.SpilledPairTable,
              with_stderr: bool = True) -> tuple[float, float, float, int]:
     """(Î_G, stderr, Î_plugin, pairs) of one distance's pair counts (eq. B.15); the stderr (a pass over every
     distinct pair) is NaN without ``with_stderr``."""
