@@ -335,7 +335,7 @@ def measure(
     full_key = {"tokens": digest(tokens), "token_dtype": str(np.asarray(tokens).dtype),
                 "offsets": digest(np.asarray(offsets, np.int64)), "vocab_size": vocab_size, "distances": distances.tolist(),
                 "n_boot": n_boot, "seed": seed, "n_shuffle": n_shuffle, "equal_boot": equal_boot}
-    return cache.load_or_compute("twopoint", full_key, compute, [sys.modules[__name__], paircount, entropy])
+    return cache.load_or_compute("twopoint", full_key, compute, [sys.modules[__name__], paircount, pairtables, entropy])
 
 
 def repeated_token_documents(vocab: int, n_docs: int, length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
