@@ -159,3 +159,21 @@ def test_compression_row_compares_exponents_over_the_compressors_range(cost, amp
     assert span is not None and span[0] > 4
     row = hc.chapter_claims(cfg, m, {}, {})[-1]
     assert row.claim.startswith("compression estimates") and row.verdict == expected
+
+
+def test_nats_per_byte_divides_each_models_total_nll_by_the_texts_bytes():
+    """The per-byte comparison of chapter 01: the same texts, each model's own tokens, total −log q / bytes (the
+    stand-in's passes are cached under its own fingerprint)."""
+    from l2m.tokenizer import encode, load_tokenizer
+
+    class Counting:  # log q(w_t) = −(1 + w_t mod 7)/3
+        name, fingerprint, batch_tokens = "smollm2-135m", "c" * 64, 64
+
+        def score(self, sequences, progress=False):
+            return [-(1 + np.asarray(s) % 7) / 3.0 for s in sequences]
+
+    texts = ["Call me Ishmael.", "The sea, the sea."]
+    got = hilberg.nats_per_byte({"smollm2-135m": Counting()}, texts, n_boot=4, seed=1)["smollm2-135m"]
+    ids = encode(load_tokenizer("smollm2-135m"), texts)
+    expected = sum(float(((1 + np.asarray(i) % 7) / 3.0).sum()) for i in ids) / sum(len(t.encode()) for t in texts)
+    assert got.shape == (5,) and got[0] == pytest.approx(expected, rel=1e-12)

@@ -138,7 +138,8 @@ def nats_per_byte(scorers: dict, texts: list[str], n_boot: int = 200, seed: int 
     BOS, in the model's own tokens) / total bytes. Models with different tokenizers compare per byte, not per
     token. Returns name -> array (n_boot + 1,): the value on all texts, then on each bootstrap resample of the
     texts (the same resamples for every model, so differences are paired)."""
-    from .lm import score_cached, tokenizer_name
+    from .lm import score_cached
+    from .packaged import tokenizer_name
     from .tokenizer import encode, load_tokenizer
 
     n_bytes = np.array([len(t.encode("utf-8")) for t in texts], dtype=float)
@@ -153,7 +154,7 @@ def nats_per_byte(scorers: dict, texts: list[str], n_boot: int = 200, seed: int 
 
 def window_texts(m: Measurement, tokens: int | None = None) -> list[str]:
     """The text of each window of ``m`` (its first ``tokens`` tokens), decoded with the model's tokenizer."""
-    from .lm import tokenizer_name
+    from .packaged import tokenizer_name
     from .tokenizer import load_tokenizer
 
     decode = load_tokenizer(tokenizer_name(m.model)).decode
