@@ -284,9 +284,11 @@ def _state_key(indices: Sequence[int]) -> str:
     return "|".join(str(i) for i in indices)
 
 
-MENU_PLOT_PX = 560  # the narrowest plot area the book's pages give a figure (content column less the margins)
-MENU_CHAR_PX = 7.5  # Plotly's 12-px font: average width of a character of a dropdown's label
-MENU_FIXED_PX = 50  # the dropdown's arrow, padding and the gap to the next one
+# Measured in the built book (Chromium, 1280-px window): plot areas of 358–428 px beside their legends; a dropdown's
+# header is about 6.1 px per character of its longest entry plus 45 px (5 → 76 px, 24 → 178 px, 34 → 242 px).
+MENU_PLOT_PX = 350  # a little under the narrowest plot area measured: dropdowns placed by it never meet
+MENU_CHAR_PX = 6.5  # per character of a dropdown's longest label, rounded up
+MENU_FIXED_PX = 50  # the dropdown's arrow and padding, and a gap to the next one
 
 
 def _menu_width(labels: Sequence[str], name: str) -> float:
