@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_lm.py
 	$(VENV)/bin/python benchmarks/bench_train.py
 	$(VENV)/bin/python benchmarks/bench_sweep.py
+	$(VENV)/bin/python benchmarks/bench_numerics.py
 
 # The prepared GPU check (lib/l2m/gpucheck.py; README "At the paper's scale, on GPUs"). It runs with the
 # machine's own python3 and CUDA torch: no .venv, no requirements.txt (its torch is the CPU build).
