@@ -84,10 +84,10 @@ def load_preset(name: str, notebooks: list[Path], presets: Path = PRESETS) -> di
 
 
 def has_parameter(notebook: Path, name: str) -> bool:
-    """Whether the notebook's papermill ``parameters`` cell assigns ``name`` at the start of a line."""
-    cells = json.loads(notebook.read_text())["cells"]
-    source = "".join(next((c["source"] for c in cells if "parameters" in c["metadata"].get("tags", [])), []))
-    return any(line.split("=")[0].strip() == name for line in source.splitlines() if "=" in line)
+    """Whether the notebook's papermill ``parameters`` cell assigns ``name`` (papermill's own reading of it)."""
+    import papermill
+
+    return name in papermill.inspect_notebook(str(notebook))
 
 
 def package_digest(root: Path = ROOT) -> str:

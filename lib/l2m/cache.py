@@ -68,7 +68,7 @@ def read_or_set_aside(path: Path, reader: Callable[[Path], Any]) -> Any:
         return None
 
 
-def _no_space(error: OSError, folder: Path, needed: int | None) -> CacheFull:
+def _no_space(folder: Path, needed: int | None) -> CacheFull:
     free = shutil.disk_usage(folder).free if folder.exists() else 0
     need = f"{needed / 1e6:.1f} MB needed, " if needed is not None else ""
     return CacheFull(f"no space left in {folder} ({need}{free / 1e6:.1f} MB free): free some space or set L2M_CACHE "
@@ -145,7 +145,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise _no_space(error, path.parent, len(data)) from None
+            raise _no_space(path.parent, len(data)) from None
         raise
 
 
@@ -170,7 +170,7 @@ def atomic_directory(target: Path, replace: bool = False) -> Iterator[Path]:
     except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise _no_space(error, target.parent, None) from None
+            raise _no_space(target.parent, None) from None
         raise
 
 
@@ -196,6 +196,7 @@ def load_or_compute(
     full_key = {"name": name, "key": key, "code": source_digest(modules)}
     digest = key_digest(full_key)
     entry = (folder or cache_dir()) / name / f"{digest}.npz"
+
     def read(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as stored:
             return {k: stored[k] for k in stored.files}

@@ -167,11 +167,16 @@ def load_run(folder: Path | str) -> Run:
                        f"evaluated again from its last checkpoint") from None
 
 
+def finished_run(folder: Path | str) -> Run | None:
+    """The finished run in ``folder``, or None when it holds no readable ``metrics.json`` (the mark of a finished
+    run). A damaged one is moved aside: training the run again then resumes from its last checkpoint, trains no
+    further step and evaluates the model again, so a finished run's numbers come back without retraining."""
+    metrics = cache.read_or_set_aside(Path(folder) / "metrics.json", lambda p: json.loads(p.read_text()))
+    return None if metrics is None else Run(Path(folder), metrics)
+
+
 def finished(folder: Path | str) -> bool:
-    """Whether ``folder`` holds a readable ``metrics.json``, the mark of a finished run. A damaged one is moved
-    aside: training the run again then resumes from its last checkpoint, trains no further step and evaluates
-    the model again, so a finished run's numbers come back without retraining."""
-    return cache.read_or_set_aside(Path(folder) / "metrics.json", lambda p: json.loads(p.read_text())) is not None
+    return finished_run(folder) is not None
 
 
 def git_revision() -> str:

@@ -238,8 +238,8 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     ``callback(step, loss, model)`` is called after every step (the tests interrupt runs with it).
     """
     folder = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
-    if runs.finished(folder):
-        run = load_run(folder)
+    run = runs.finished_run(folder)  # metrics.json read once
+    if run is not None:
         runs.check_same_run(run.metrics["config"], cfg, folder)
         return run
     rank, world, device = _distributed(cfg)
