@@ -73,6 +73,7 @@ def test_a_resumed_run_ends_with_the_same_metrics(tmp_path):
     assert resumed.metrics["steps_this_call"] == 15
     assert resumed.per_position.tolist() == whole.per_position.tolist()
     assert resumed.metrics["loss_curve"] == whole.metrics["loss_curve"]
+    assert resumed.convergence == whole.convergence and whole.convergence["half_steps"] == 12  # its branch too
     # a finished run is loaded, not trained again
     calls = []
     again = train.train(cfg, tmp_path / "cut", progress=False, callback=lambda *a: calls.append(a))

@@ -50,7 +50,10 @@ class TrainConfig:
     batch: int = param(16, between(1, 1 << 20, "sequences per step (all GPUs together)"))
     lr: float = param(3e-3, between(1e-8, 1.0, "peak learning rate of AdamW", integer=False))
     weight_decay: float = param(0.01, between(0.0, 1.0, "AdamW weight decay", integer=False))
-    warmup: int = param(100, between(0, 10**8, "linear warm-up steps, then cosine decay to 0"))
+    warmup: int = param(100, between(0, 10**8, "linear warm-up steps"))
+    schedule: str = param("wsd", one_of(("wsd", "cosine"), "after the warm-up: constant, then a linear decay to 0 over "
+                                                          "the last 20 % of steps (wsd: every run measures its "
+                                                          "convergence), or cosine decay to 0 (the paper's)"))
     grad_clip: float = param(1.0, between(0.0, 1e9, "gradient-norm clip; 0 turns it off", integer=False))
     eval_sequences: int = param(256, between(1, 10**7, "held-out sequences of the per-position evaluation"))
     checkpoint_every: int = param(500, between(1, 10**8, "steps between checkpoints"))

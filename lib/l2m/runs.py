@@ -57,18 +57,25 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     cache.atomic_write_bytes(path, buffer.getvalue())
 
 
+def load_payload(path: Path) -> dict[str, Any]:
+    """A file written by :func:`save_checkpoint`, read with ``weights_only=True``; a CheckpointError if unreadable."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure to read is the same for the reader
+        raise CheckpointError(f"{path} is unreadable ({type(error).__name__}: {str(error)[:200]}); delete the "
+                              "run folder to start again") from None
+
+
 def load_checkpoint(folder: Path) -> dict[str, Any]:
     """The checkpoint of a run folder, read with ``weights_only=True``; a clear error if missing or corrupt."""
     path = folder / "checkpoint.pt"
     if not path.is_file():
         raise CheckpointError(f"{folder} holds a run but no checkpoint.pt: it cannot be resumed, and it is not "
                               "restarted over the old run; delete the folder to start again")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        missing = {"format", "step", "config", "model", "optimizer", "scheduler", "rng", "losses"} - set(payload)
-    except Exception as error:  # noqa: BLE001 - any failure to read is the same for the reader
-        raise CheckpointError(f"{path} is unreadable ({type(error).__name__}: {str(error)[:200]}); delete the "
-                              "run folder to start again") from None
+    payload = load_payload(path)
+    missing = {"format", "step", "config", "model", "optimizer", "scheduler", "rng", "losses"} - set(payload)
     if missing or payload["format"] != FORMAT:
         raise CheckpointError(f"{path} is not a checkpoint of this version (missing {sorted(missing)}); delete the "
                               "run folder to start again")
@@ -143,6 +150,16 @@ class Run:
     def train_s(self) -> float:
         """Seconds this call's training steps took (for a resumed run, the steps after the resume only)."""
         return self.metrics["train_s"]
+
+    @property
+    def convergence(self) -> dict[str, Any]:
+        """The convergence criterion's numbers (:class:`l2m.convergence.Convergence`) or ``{"verdict": "not measured",
+        "why": ...}``; runs stored before the criterion existed read as not measured."""
+        return self.metrics.get("convergence") or {"verdict": "not measured", "why": "stored before the criterion"}
+
+    @property
+    def converged(self) -> bool:
+        return self.convergence["verdict"] == "converged"
 
     @property
     def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:

@@ -4,8 +4,10 @@ The paper's evidence for the L2M condition (Sec. 5, Figs. 4 and 5; Appx. E/F) co
 training GPT2, Mamba and Mamba2 from scratch. On the Gaussian data every step draws fresh
 sequences (the data never repeats) and the loss is the mean conditional KL against the exact
 conditionals (Appx. E); on text it is the NLL of windows cut from the corpus, evaluated on
-held-out documents. AdamW, linear warm-up then cosine decay, gradient clipping; fp32 unless
-``dtype="bfloat16"``.
+held-out documents. AdamW, linear warm-up, then a constant learning rate and a linear decay over the
+last 20 % of the steps (``schedule="wsd"``, the default; ``"cosine"``: the paper's cosine decay), gradient
+clipping; fp32 unless ``dtype="bfloat16"``. A ``wsd`` run also trains the run of half its budget, as a
+branch of itself, and stores whether doubling the budget still paid (:mod:`l2m.convergence`).
 
 The tasks (data and loss) are in :mod:`l2m.tasks`, the run folders (checkpoints every
 ``checkpoint_every`` steps and at step 0, ``metrics.json`` at the end) in :mod:`l2m.runs`.
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import cache, config, gaussian, models, runs, state, tasks
+from . import cache, config, convergence, gaussian, models, references, runs, state, tasks
 from .config import TrainConfig
 from .params import BookError
 from .paths import ROOT
@@ -55,7 +57,7 @@ def training_code_digest(task: str) -> str:
     """
     from . import corpus, tokenizer  # text runs depend on how the corpus is read and tokenized
 
-    return cache.source_digest([models, config, sys.modules[__name__], tasks, gaussian]
+    return cache.source_digest([models, config, sys.modules[__name__], tasks, gaussian, convergence]
                                + ([corpus, tokenizer] if task == "text" else []))
 
 
@@ -86,37 +88,43 @@ def build(cfg: TrainConfig, task: GaussianTask | TextTask) -> models.SequenceMod
 
 
 def optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
-    """AdamW (decay on matrices only, as nanoGPT) with linear warm-up then cosine decay to 0.
+    """AdamW (decay on matrices only, as nanoGPT) with linear warm-up, then ``cfg.schedule``: constant and a
+    linear decay to 0 over the last 20 % (wsd), or a cosine decay to 0.
 
     Call it after the model is on its device: the fused AdamW kernel runs where the parameters are.
     """
-    from transformers import get_cosine_schedule_with_warmup
+    from transformers import get_cosine_schedule_with_warmup, get_wsd_schedule
 
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     fused = params[0].device.type in ("cpu", "cuda")  # one kernel for all tensors: 5x faster than foreach on CPU
     opt = torch.optim.AdamW(groups, lr=cfg.lr, fused=fused)
-    return opt, get_cosine_schedule_with_warmup(opt, cfg.warmup, cfg.steps)
+    if cfg.schedule == "cosine":
+        return opt, get_cosine_schedule_with_warmup(opt, cfg.warmup, cfg.steps)
+    return opt, get_wsd_schedule(opt, cfg.warmup, convergence.decay_steps(cfg.steps), num_training_steps=cfg.steps,
+                                 decay_type="linear")
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, task: GaussianTask | TextTask, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard error of the loss at every position over the fixed evaluation set, (L,) each."""
+def sequence_losses(model: torch.nn.Module, task: GaussianTask | TextTask, cfg: TrainConfig) -> np.ndarray:
+    """The loss at every position of every sequence of the fixed evaluation set, (eval_sequences, L)."""
     model.eval()
-    total = np.zeros(cfg.seq_len)
-    squares = np.zeros(cfg.seq_len)
+    rows = []
     for i, first in enumerate(range(0, cfg.eval_sequences, EVAL_CHUNK)):
         size = min(EVAL_CHUNK, cfg.eval_sequences - first)
         batch = task.sample(_seed(EVAL_SEED, i), size, "eval")  # the same sequences whatever the batch or seed
         with _autocast(cfg, batch.inputs.device):
-            loss = task.loss(model(batch.inputs), batch).double()  # (B, L)
-        total += loss.sum(0).cpu().numpy()
-        squares += (loss**2).sum(0).cpu().numpy()
+            rows.append(task.loss(model(batch.inputs), batch).double().cpu().numpy())  # (B, L)
     model.train()
-    n = cfg.eval_sequences
-    mean = total / n
-    return mean, np.sqrt(np.maximum(squares / n - mean**2, 0) / max(n - 1, 1))
+    return np.concatenate(rows)
+
+
+def evaluate(model: torch.nn.Module, task: GaussianTask | TextTask, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the loss at every position over the fixed evaluation set, (L,) each."""
+    losses = sequence_losses(model, task, cfg)
+    stderr = losses.std(0, ddof=1) / math.sqrt(len(losses)) if len(losses) > 1 else np.zeros(cfg.seq_len)
+    return losses.mean(0), stderr
 
 
 def binned_curve(losses: np.ndarray, points: int = 500) -> dict[str, list]:
@@ -213,21 +221,73 @@ def _check_finite(value: float, norm: torch.Tensor, step: int, last_good: int, f
 
 
 def _write_metrics(folder: Path, info: dict[str, Any], cfg: TrainConfig, model: models.SequenceModel,
-                   task: GaussianTask | TextTask, losses: list[float], start: int, train_s: float) -> None:
-    """Evaluate the trained model and write ``metrics.json``, the mark of a finished run."""
-    per_position, stderr = evaluate(model, task, cfg)
+                   task: GaussianTask | TextTask, losses: list[float], start: int, train_s: float,
+                   device: torch.device) -> None:
+    """Evaluate the trained model, measure its convergence and write ``metrics.json``, the mark of a finished run."""
+    per_sequence = sequence_losses(model, task, cfg)
+    per_position = per_sequence.mean(0)
+    stderr = per_sequence.std(0, ddof=1) / math.sqrt(len(per_sequence)) if len(per_sequence) > 1 else 0 * per_position
+    t0 = time.perf_counter()
+    converged = _convergence(folder, cfg, task, per_sequence.mean(1), device)
     hs = state.history_state(model.cfg)
     tokens = (cfg.steps - start) * cfg.batch * cfg.seq_len
     metrics = info | {
         "metric": task.metric, "average": float(per_position.mean()), "per_position": per_position.tolist(),
         "per_position_se": stderr.tolist(), "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 20):])),
         "loss_curve": binned_curve(np.asarray(losses)), "steps_this_call": cfg.steps - start, "train_s": train_s,
+        "convergence": converged, "convergence_s": time.perf_counter() - t0,
         "tokens_per_s": tokens / max(train_s, 1e-9),
         "history_state": {"what": hs.what, "fixed": hs.fixed, "per_token": hs.per_token,
                           "max_tokens": hs.max_tokens, "at_seq_len": hs.at(cfg.seq_len),
                           "measured_at_seq_len": state.measured_state(model, cfg.seq_len)},
     }
     cache.atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=1).encode())
+
+
+BRANCH = "branch.pt"  # the run at the step where its half-budget run starts to decay
+
+
+def _branch_step(cfg: TrainConfig) -> int:
+    """The step after which the run keeps a copy of itself for the half-budget run, or 0 when it cannot."""
+    ok = cfg.schedule == "wsd" and convergence.can_check(cfg.steps, cfg.warmup)
+    return convergence.branch_step(cfg.steps) if ok else 0
+
+
+def half_budget_model(saved: dict[str, Any], cfg: TrainConfig, task: GaussianTask | TextTask,
+                      device: torch.device) -> models.SequenceModel:
+    """The model of the run of ``steps // 2`` steps: the full run's copy at the branch step, decayed on its own.
+
+    Its learning rate, batches and optimiser state are those of a run trained with ``steps // 2`` from the
+    start (wsd: the two runs agree until the half run's decay begins), so it is that run (a test checks it).
+    """
+    half = dataclasses.replace(cfg, steps=convergence.half_steps(cfg.steps))
+    model = build(cfg, task).to(device)
+    model.load_state_dict(saved["model"])
+    opt, schedule = optimizer_and_schedule(model, half)
+    opt.load_state_dict(saved["optimizer"])
+    schedule.load_state_dict(saved["scheduler"])  # its step count; the factors are the half run's own
+    model.train()
+    for step in range(_branch_step(cfg), half.steps):
+        batch = task.sample(_seed(cfg.seed, step), cfg.batch)
+        _forward_backward(model, model, task, batch, opt, cfg, device, 1)
+        opt.step()
+        schedule.step()
+    return model
+
+
+def _convergence(folder: Path, cfg: TrainConfig, task: GaussianTask | TextTask, full: np.ndarray,
+                 device: torch.device) -> dict[str, Any]:
+    """The convergence criterion's numbers (:class:`l2m.convergence.Convergence`), or why it was not measured."""
+    if not _branch_step(cfg):
+        why = "cosine schedule" if cfg.schedule == "cosine" else f"too few steps after the warm-up ({cfg.steps})"
+        return {"verdict": "not measured", "why": why}
+    try:
+        saved = runs.load_payload(folder / BRANCH)
+    except runs.CheckpointError as error:  # missing or damaged: the run stands, its criterion is not measured
+        return {"verdict": "not measured", "why": f"the half-budget copy cannot be read ({str(error)[:120]})"}
+    half = sequence_losses(half_budget_model(saved, cfg, task, device), task, cfg).mean(1)
+    marginal = float(references.marginal_kl(task.cov).mean()) if cfg.task == "gaussian" else 0.0
+    return convergence.judge(full, half, cfg.steps, task.metric, marginal).to_dict()
 
 
 def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = True,
@@ -269,6 +329,9 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
             losses.append(value)
             bar.update(cfg.batch * cfg.seq_len)
             bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+            if step + 1 == _branch_step(cfg) and rank == 0:  # the half-budget run leaves here (l2m.convergence)
+                runs.save_checkpoint(folder / BRANCH, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                                       "scheduler": schedule.state_dict()})
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
                 if rank == 0:
                     _save_checkpoint(folder, step + 1, cfg, model, opt, schedule, losses, device)
@@ -278,7 +341,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     finally:
         bar.close()
     if rank == 0:
-        _write_metrics(folder, info, cfg, model, task, losses, start, time.perf_counter() - t0)
+        _write_metrics(folder, info, cfg, model, task, losses, start, time.perf_counter() - t0, device)
     if world > 1:
         torch.distributed.barrier()
     return load_run(folder)
