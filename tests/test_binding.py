@@ -27,8 +27,9 @@ def test_tokens_a_state_can_hold():
     assert binding.attention_tokens({"n_layer": 2, "window": 5}) == 9
 
 
-def _series(rows):
-    return pd.DataFrame(rows, columns=["series", "L", "label", "state", "fraction", "fraction_se", "well_trained"])
+def _series(rows, converged=True):
+    table = pd.DataFrame(rows, columns=["series", "L", "label", "state", "fraction", "fraction_se", "well_trained"])
+    return table.assign(converged=converged)
 
 
 def test_keeps_fraction_reads_only_well_trained_lengths_above_the_shortest():
@@ -43,16 +44,23 @@ def test_keeps_fraction_reads_only_well_trained_lengths_above_the_shortest():
     assert binding.keeps_fraction(_series(behind), binding.FIXED, binding.GROWN)["verdict"] == claims.FAILS
     untrained = [r[:6] + (r[1] == 16,) for r in rows]
     assert binding.keeps_fraction(_series(untrained), binding.FIXED, binding.GROWN) == {"L": 0, "verdict": claims.UNRESOLVED}
+    # a run that has not finished learning decides nothing, whatever its numbers
+    unconverged = _series(rows).assign(converged=lambda t: t["L"] != 64)
+    assert binding.keeps_fraction(unconverged, binding.FIXED, binding.GROWN) == {"L": 0, "verdict": claims.UNRESOLVED}
 
 
 def test_rises_with_state_is_an_ordering_test_at_two_standard_errors():
     scan = pd.DataFrame({"arch": ["mamba"] * 4, "state": [10, 20, 40, 80], "gain": [-1.0, -0.5, 0.1, 0.9],
-                         "stderr": [0.1] * 4})
+                         "stderr": [0.1] * 4, "d_model": 16, "converged": True})
     rho, rises = binding.rises_with_state(scan)
     assert rho == pytest.approx(1.0) and rises == claims.HOLDS
     assert binding.rises_with_state(scan.assign(gain=[0.0, 0.05, -0.05, 0.1]))[1] == claims.UNRESOLVED  # within 2 s.e.
     assert binding.rises_with_state(scan.assign(gain=[0.9, 0.1, -0.5, -1.0]))[1] == claims.FAILS  # a falling scan
     assert binding.rises_with_state(scan.iloc[:2])[1] == claims.UNRESOLVED  # two points decide nothing
+    # only converged runs of one width count: another width's run, or an unconverged one, is left out
+    mixed = scan.assign(d_model=[8, 16, 16, 16], converged=[True, True, True, False])
+    assert binding.fixed_width(mixed)["state"].tolist() == [20, 40]
+    assert binding.rises_with_state(mixed)[1] == claims.UNRESOLVED
 
 
 def test_all_of_needs_every_case():
@@ -66,9 +74,11 @@ def _scan(fraction, bound_fraction, se=0.02):
     """A scan at L = 64 with I_BP = 1 per channel: SSM runs at the given gain fractions and linear bounds, and GPT2."""
     rows = [{"arch": "mamba", "state": 10 * (i + 1), "gain": f, "stderr": se, "fraction": f, "fraction_se": se,
              "bound_fraction": b, "tests_bound": b <= 1 - binding.BOUND_GAP,
-             "bound_verdict": claims.falls_below(f, se, b)} for i, (f, b) in enumerate(zip(fraction, bound_fraction))]
+             "bound_verdict": claims.falls_below(f, se, b), "d_model": 16, "converged": True}
+            for i, (f, b) in enumerate(zip(fraction, bound_fraction))]
     rows.append({"arch": "gpt2", "state": 16384, "gain": 0.97, "stderr": se, "fraction": 0.97, "fraction_se": se,
-                 "bound_fraction": 1.0, "tests_bound": False, "bound_verdict": claims.HOLDS})
+                 "bound_fraction": 1.0, "tests_bound": False, "bound_verdict": claims.HOLDS, "d_model": 64,
+                 "converged": True})
     return pd.DataFrame(rows)
 
 
@@ -80,6 +90,9 @@ def test_the_bound_claim_counts_only_runs_whose_bound_leaves_a_clear_share_out()
     # a constructed wrong result: a run's gain 0.7 ± 0.02 above its linear bound 0.5
     wrong = binding.bound_claim(_scan([0.7, 0.5, 0.9], [0.5, 0.9995, 1.0]), 64)
     assert wrong.verdict == claims.FAILS and wrong.measured.startswith("1 of 3")
+    # the same wrong result from a run that has not converged decides nothing
+    assert binding.bound_claim(_scan([0.7, 0.5, 0.9], [0.5, 0.9995, 1.0]).assign(converged=False), 64).verdict == \
+        claims.UNRESOLVED
 
 
 def _lengths(gpt2, se=0.02):
@@ -92,6 +105,9 @@ def test_the_transformer_claim_can_fail():
     verdict, per_L = binding.transformer_captures(_lengths([(16, 0.99), (64, 0.97), (256, -0.45)]))
     assert verdict == claims.FAILS and per_L[-1][-1] == claims.FAILS  # an undertrained length is a failure, not excused
     assert binding.transformer_captures(_lengths([(16, 0.99), (64, 0.91)]))[0] == claims.UNRESOLVED  # 0.91 ± 0.04
+    # a failing length whose run has not converged is not resolved, not a failure of the KV cache
+    unfinished = _lengths([(16, 0.99), (64, 0.97), (256, -0.45)]).assign(converged=lambda t: t["L"] < 256)
+    assert binding.transformer_captures(unfinished)[0] == claims.UNRESOLVED
 
 
 def test_growth_margin_is_the_integer_rounding_of_the_end_points():

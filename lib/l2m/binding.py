@@ -15,14 +15,17 @@ negative (a model that predicts Y worse than the exact marginal p(Y)). Two exper
   k = n / channels). For a linear state G ≤ I(z; Y) ≤ the bound; a nonlinear state can pass it (the
   theorem's constant C allows it). Only a run whose bound leaves a clear share of I_BP out
   (:data:`BOUND_GAP`) tests anything: elsewhere "G ≤ bound" reduces to G ≤ I_BP, true in expectation for
-  any model. The scan's knob, a fractional ``expand``, narrows Mamba's whole mixer (projections,
-  convolution and SSM), so width changes with the state;
+  any model. The scan's knob is ``d_state`` at a fixed width (one-layer Mamba, d_model 16, expand 2), so the
+  state changes and the width does not; runs of another width are shown but not counted;
 - **fixed against growing state over L** (:func:`series_table`): the same SSM at every L, the same
   SSM with d_state grown like L^β (:func:`l2m.sweep.grown_d_state`: a new model per length, the series form
   of the condition, NeurIPS Def. 5.5 / Thm. 5.6; its cost per token grows like L^β, so it is not a
   linear-cost model), and GPT2, whose KV cache grows like L. A length where GPT2's gain is below
   :data:`WELL_TRAINED` of I_BP is marked undertrained for the fixed-against-grown comparison, and the
   transformer's own claim is tested against a stated margin, where it can fail.
+
+Every claim reads converged runs only (:mod:`l2m.convergence`): a run that has not finished learning says nothing
+about its state, so a claim that would rest on one is not resolved.
 """
 from __future__ import annotations
 
@@ -84,7 +87,7 @@ def state_scan(caught: pd.DataFrame, seq_len: int, family: str) -> pd.DataFrame:
                      "reachable_fraction": _window_fraction(cov, ell, tokens),
                      "tests_bound": bool(bound_fraction <= 1 - BOUND_GAP),
                      "bound_verdict": claims.falls_below(row.measured, row.stderr, bound_fraction * exact),
-                     "folder": row.folder})
+                     "d_model": mcfg.d_model, "converged": row.run.converged, "folder": row.folder})
     return pd.DataFrame(rows).sort_values(["arch", "state"], kind="stable").reset_index(drop=True)
 
 
@@ -116,9 +119,9 @@ def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]], famil
     One row per (series, L): the run's label, state, fraction and its standard error, the linear bound of
     its state as a fraction of I_BP at the equal split (``bound_fraction``) and at the split that maximises
     I_BP (``bound_fraction_max``, :func:`l2m.references.maximising_split`), and whether GPT2 is well trained at
-    that L (``well_trained``: some GPT2 run there reaches ≥ WELL_TRAINED).
+    that L (``well_trained``: some converged GPT2 run there reaches ≥ WELL_TRAINED), and whether the run converged.
     """
-    trained = {L: bool((g["measured"] / g["exact"] >= WELL_TRAINED).any())
+    trained = {L: bool(((g["measured"] / g["exact"] >= WELL_TRAINED) & [r.converged for r in g["run"]]).any())
                for L, g in caught[caught["arch"] == TRANSFORMER].groupby("L")}
     rows = []
     for row in caught.itertuples():
@@ -130,9 +133,9 @@ def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]], famil
             rows.append({"series": name, "L": row.L, "label": row.label, "state": int(row.state),
                          "fraction": row.measured / row.exact, "fraction_se": row.stderr / row.exact,
                          "bound_fraction": _bound_fraction(cov, row), "bound_fraction_max": bound_max,
-                         "well_trained": trained.get(row.L, False)})
+                         "well_trained": trained.get(row.L, False), "converged": row.run.converged})
     columns = ["series", "L", "label", "state", "fraction", "fraction_se", "bound_fraction", "bound_fraction_max",
-               "well_trained"]
+               "well_trained", "converged"]
     return pd.DataFrame(rows, columns=columns).sort_values(["series", "L"], kind="stable").reset_index(drop=True)
 
 
@@ -144,11 +147,19 @@ def all_of(verdicts: list[str]) -> str:
     return claims.HOLDS if verdicts and all(v == claims.HOLDS for v in verdicts) else claims.UNRESOLVED
 
 
+def fixed_width(scan: pd.DataFrame, archs: tuple[str, ...] = SSMS) -> pd.DataFrame:
+    """The converged SSM runs of the scan at its most common width (d_model): the state varies, the width does not."""
+    ssm = scan[scan["arch"].isin(archs) & scan["converged"]]
+    if ssm.empty:
+        return ssm
+    return ssm[ssm["d_model"] == ssm["d_model"].mode().iloc[0]].sort_values("state")
+
+
 def rises_with_state(scan: pd.DataFrame, archs: tuple[str, ...] = SSMS) -> tuple[float, str]:
-    """Spearman ρ of the gain with state size over the fixed-state runs, and the verdict of "it rises": the
-    largest state's gain above the smallest's (:func:`l2m.claims.exceeds` at 2 standard errors, no margin).
-    Fewer than three runs: ρ is NaN and the claim is not resolved."""
-    ssm = scan[scan["arch"].isin(archs)].sort_values("state")
+    """Spearman ρ of the gain with state size over the converged SSM runs at one width (:func:`fixed_width`), and
+    the verdict of "it rises": the largest state's gain above the smallest's (:func:`l2m.claims.exceeds` at 2
+    standard errors, no margin). Fewer than three runs: ρ is NaN and the claim is not resolved."""
+    ssm = fixed_width(scan, archs)
     if len(ssm) < 3:
         return float("nan"), claims.UNRESOLVED
     rho = float(pd.Series(ssm["state"].to_numpy()).rank().corr(pd.Series(ssm["gain"].to_numpy()).rank()))
@@ -163,7 +174,7 @@ def keeps_fraction(lengths: pd.DataFrame, fixed: str, grown: str) -> dict:
     state's fraction above the fixed one's (:func:`l2m.claims.exceeds`, 2 standard errors; "not resolved"
     where no length qualifies).
     """
-    both = lengths[lengths["series"].isin([fixed, grown]) & lengths["well_trained"]]
+    both = lengths[lengths["series"].isin([fixed, grown]) & lengths["well_trained"] & lengths["converged"]]
     common = sorted(set(both[both["series"] == fixed]["L"]) & set(both[both["series"] == grown]["L"]))
     common = [L for L in common if L > min(lengths["L"])]  # at the shortest L the two are the same run
     if not common:
@@ -179,10 +190,12 @@ def keeps_fraction(lengths: pd.DataFrame, fixed: str, grown: str) -> dict:
 
 def transformer_captures(lengths: pd.DataFrame, margin: float = CAPTURE_MARGIN) -> tuple[str, list[tuple]]:
     """"GPT2 captures the data's MI" at every L of its series: the gain within ``margin`` of I_BP, i.e. the
-    fraction above 1 − margin (:func:`l2m.claims.exceeds`, 2 standard errors). Returns the combined verdict
-    (:func:`all_of`) and (L, fraction, its standard error, verdict) per length."""
+    fraction above 1 − margin (:func:`l2m.claims.exceeds`, 2 standard errors); not resolved at a length whose run
+    has not converged. Returns the combined verdict (:func:`all_of`) and (L, fraction, its standard error, verdict)
+    per length."""
     gpt2 = lengths[lengths["series"] == TRANSFORMER].sort_values("L")
-    per_L = [(int(r.L), float(r.fraction), float(r.fraction_se), claims.exceeds(r.fraction, r.fraction_se, 1 - margin))
+    per_L = [(int(r.L), float(r.fraction), float(r.fraction_se),
+              claims.exceeds(r.fraction, r.fraction_se, 1 - margin) if r.converged else claims.UNRESOLVED)
              for r in gpt2.itertuples()]
     return all_of([v for *_, v in per_L]), per_L
 
@@ -198,12 +211,12 @@ def growth_margin(seq_len: np.ndarray, pairs: np.ndarray) -> float:
 def bound_claim(scan: pd.DataFrame, scan_len: int) -> claims.Claim:
     """"A state too small cannot capture the MI", tested only on the SSM runs whose linear bound leaves a clear
     share (:data:`BOUND_GAP`) of I_BP out."""
-    ssm = scan[scan["arch"].isin(SSMS)]
+    ssm = scan[scan["arch"].isin(SSMS) & scan["converged"]]
     tested = ssm[ssm["tests_bound"]]
     verdict = all_of(list(tested["bound_verdict"]))
     detail = "; ".join(f"state {int(r.state)}: gain {r.fraction:.2f} ± {r.fraction_se:.2f}, bound {r.bound_fraction:.2f} "
                        f"({r.bound_verdict})" for r in tested.itertuples())
-    measured = (f"{len(tested)} of {len(ssm)} SSM runs at L = {scan_len} have a linear bound below "
+    measured = (f"{len(tested)} of {len(ssm)} converged SSM runs at L = {scan_len} have a linear bound below "
                 f"{1 - BOUND_GAP:.2f} of I_BP" + (f": {detail}" if len(tested) else
                                                   ": none can test the bound, so the claim is not resolved here"))
     return claims.Claim(
@@ -234,7 +247,7 @@ def chapter_claims(scan: pd.DataFrame, lengths: pd.DataFrame, scan_len: int, gro
     ``growth``: :func:`state_growth` of the exact minimal linear state against L;
     ``fixed_fractions``: the linear bound of the fixed SSM's state as a fraction of I_BP at each L.
     """
-    ssm = scan[scan["arch"].isin(SSMS)]
+    ssm = fixed_width(scan)
     rho, rises = rises_with_state(scan)
     kept = keeps_fraction(lengths, FIXED, GROWN) if len(lengths) else {"L": 0, "verdict": claims.UNRESOLVED}
     captures, per_L = transformer_captures(lengths) if len(lengths) else (claims.UNRESOLVED, [])
@@ -243,15 +256,15 @@ def chapter_claims(scan: pd.DataFrame, lengths: pd.DataFrame, scan_len: int, gro
     return [
         bound_claim(scan, scan_len),
         claims.Claim(
-            "the gain rises with the history state at fixed L", "—",
-            f"Spearman ρ = {rho:.2f} over {len(ssm)} SSM runs at L = {scan_len}" + (
+            "the gain rises with the history state at fixed L and fixed width", "—",
+            f"Spearman ρ = {rho:.2f} over {len(ssm)} converged SSM runs of width d_model = "
+            f"{int(ssm['d_model'].iloc[0]) if len(ssm) else 0} at L = {scan_len}" + (
                 f"; state {int(last['state'])}: {last['gain']:.3f} ± {last['stderr']:.3f}, state {int(first['state'])}: "
                 f"{first['gain']:.3f} ± {first['stderr']:.3f} nats" if len(ssm) >= 3 else ""),
             rises, "the largest state's gain above the smallest's by 2 s.e. (claims.exceeds, no margin: the theorem "
-                   "orders states, it gives no size of the step); at least three runs",
-            "the scan's knob, a fractional expand, narrows Mamba's whole mixer (in/out projections, convolution and "
-            "SSM: d_inner from 64 to 1), so width changes with the state and the rise cannot be credited to the "
-            "state alone; layers and optimisation at this budget also vary"),
+                   "orders states, it gives no size of the step); at least three converged runs of one width",
+            "the knob is d_state at a fixed width (one-layer Mamba, d_model 16, expand 2), so only the state changes; "
+            "the state also carries Y's own recent tokens, which the gain charges"),
         claims.Claim(
             "a transformer, whose history state grows like L, captures the data's MI", "—",
             "GPT2's gain / I_BP(L/2): " + (", ".join(f"{f:.3f} ± {s:.3f} at L = {L} ({v})" for L, f, s, v in per_L)
@@ -260,17 +273,18 @@ def chapter_claims(scan: pd.DataFrame, lengths: pd.DataFrame, scan_len: int, gro
             f"at every L, the gain above {1 - CAPTURE_MARGIN:.1f} of I_BP by 2 s.e. (claims.exceeds): a margin of "
             f"{CAPTURE_MARGIN:.0%} of I_BP, set by the book before the runs (the paper reports no captured fraction; "
             "its GPT2 KL curves stay flat and low with L, Fig. 3a/b; Fig. 4a/b of the first version)",
-            "a tiny GPT2 at a CPU budget (steps fixed, learning rate decayed to zero); a failure here is the budget's "
-            "or the training's, not the KV cache's, which holds every past token"),
+            "a tiny GPT2 at a CPU budget; a length whose run has not converged is not resolved (the shortfall may be the "
+            "budget's, not the KV cache's, which holds every past token)"),
         claims.Claim(
             "a fixed-state SSM falls behind as L grows; one whose state grows like L^β keeps up (Sec. 5; the series "
             "condition, Def. 5.5 / Thm. 5.6)", "—",
             (f"at L = {kept['L']}: grown {kept['grown']:.3f} ± {kept['grown_se']:.3f}, fixed "
              f"{kept['fixed']:.3f} ± {kept['fixed_se']:.3f} of I_BP" if kept["L"] else
-             f"no length above the shortest where GPT2 reaches {WELL_TRAINED} of I_BP: no conclusion"),
+             f"no length above the shortest where both runs converged and GPT2 reaches {WELL_TRAINED} of I_BP: "
+             "no conclusion"),
             kept["verdict"],
-            f"grown − fixed above 0 by 2 s.e. (claims.exceeds), read only at lengths where GPT2 reaches "
-            f"{WELL_TRAINED} of I_BP (elsewhere the budget, not the state, limits every model)",
+            f"grown − fixed above 0 by 2 s.e. (claims.exceeds), read only at lengths where both runs converged and a "
+            f"converged GPT2 reaches {WELL_TRAINED} of I_BP (elsewhere the budget, not the state, may limit them)",
             "growing d_state like L^β makes the cost per token grow like L^β (super-linear in all): this is a new "
             "model per length, not a linear-cost model that meets the condition"
             + (f". Both runs sit far below the linear bounds of their states ({kept['fixed_bound']:.2f} and "

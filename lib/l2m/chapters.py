@@ -175,18 +175,17 @@ class GaussianChapter:
 # d_model stay), so width changes with the state. swa sees the last window tokens (one layer).
 
 
-SMALL_MAMBA = {"arch": "mamba", "n_layer": 2, "d_model": 32, "d_conv": 2, "d_state": 2, "steps": 2000}
+# one-layer Mamba at the standard shape (expand 2), a short convolution: its state n_layer·d_inner·(d_state + d_conv − 1)
+# is 32·(d_state + 1) at d_model 16, so d_state moves the state at fixed width (the referee's item 10)
+MAMBA_1L = {"arch": "mamba", "n_layer": 1, "expand": 2, "d_conv": 2, "steps": 2000}
 
 
-DEFAULT_GRID = (
-    SMALL_MAMBA | {"layers": 3, "expand": [1 / 32, 1 / 8, 1 / 4, 1 / 2, 2]},
-    {"arch": ["mamba", "mamba2"], "layers": 3},
-    {"arch": "mamba2", "layers": 3, "n_layer": 1, "d_model": 4, "expand": 1, "d_conv": 2, "d_state": 2},
-    {"arch": "swa", "layers": 3, "n_layer": 1, "window": [2, 4, 16]},
-    SMALL_MAMBA | {"layers": [2, 3, 4], "expand": 1 / 16, "series": "fixed state"},
-    SMALL_MAMBA | {"layers": [2, 3, 4], "expand": 1 / 16, "grow": "d_state", "series": "state grown like L^β"},
-    {"arch": "gpt2", "layers": [2, 4], "series": "gpt2"},
-    {"arch": "gpt2", "layers": 3, "steps": 3000, "series": "gpt2"},
+DEFAULT_GRID = (  # chapter 05's default: the collapse, the state scan at fixed width, fixed against grown, GPT2
+    MAMBA_1L | {"d_model": 16, "layers": [2, 3, 4], "d_state": [1, 2, 4, 8], "series": "Mamba 1×16"},
+    MAMBA_1L | {"d_model": 8, "layers": [2, 3, 4], "d_state": 1, "series": "fixed state"},
+    MAMBA_1L | {"d_model": 8, "layers": [2, 3, 4], "d_state": 1, "grow": "d_state", "series": "state grown like L^β"},
+    {"arch": "gpt2", "layers": [2, 3], "series": "gpt2"},
+    {"arch": "gpt2", "layers": 4, "steps": 4000, "series": "gpt2"},
 )
 
 

@@ -31,7 +31,8 @@ from . import bipartite, cache, captured, gaussian, hilberg, models, passes, ref
 
 
 def gaussian_runs(finished: list[runs.Run]) -> pd.DataFrame:
-    """One row per Gaussian run: label, L, average KL, history-state size at L (formula)."""
+    """One row per Gaussian run: label, L, average KL, history-state size at L (formula), its convergence verdict
+    (:mod:`l2m.convergence`: ``converged`` is True only for "converged") and the drop a doubling still gave."""
     rows = []
     for run in finished:
         cfg = run.config
@@ -41,7 +42,9 @@ def gaussian_runs(finished: list[runs.Run]) -> pd.DataFrame:
         rows.append({"label": sweep.label(cfg), "arch": cfg.arch, "size": cfg.size, "L": cfg.seq_len,
                      "layers": cfg.layers, "family": cfg.family, "channels": cfg.channels,
                      "position_embedding": cfg.position_embedding or cfg.arch == "gpt2", "average_kl": run.average,
-                     "state": hs.at(cfg.seq_len), "run": run})
+                     "state": hs.at(cfg.seq_len), "convergence": run.convergence["verdict"], "converged": run.converged,
+                     "doubling_drop": run.convergence.get("drop", np.nan),
+                     "drop_tolerance": run.convergence.get("tolerance", np.nan), "run": run})
     return pd.DataFrame(rows).sort_values(["label", "L"], kind="stable").reset_index(drop=True)
 
 

@@ -53,6 +53,11 @@ TWO_POINT = {
 TWO_GRAM_WEIGHTS = (1 / 5, 4 / 5)  # H(Y1 Y2) ≈ ⅕ H_q(Y1 Y2 | BOS) + ⅘ Ĥ_G(bigrams), the direct estimate's correction (Appx. B)
 
 # The Gaussian families (Sec. 4.4, Appx. C).
+# NeurIPS version, Sec. 6: at 10^6 tokens the bipartite MI "could exceed 60,000 nats", and by Fig. 3c a recurrent
+# state of dimension "approaching one million" would be needed to keep the KL low
+EXTRAPOLATION_TOKENS = 10**6
+EXTRAPOLATION_MI_NATS = 60_000
+EXTRAPOLATION_STATE = 1_000_000
 GAUSSIAN_BETA = 0.79  # the power family's I_BP(L/2) ∝ L^β; log₄ 3 without the boundary step
 
 # Training (Appx. E/F).

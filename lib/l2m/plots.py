@@ -256,9 +256,12 @@ def points_figure(
     y_title: str = "",
     log_x: bool = False,
     lines: bool = False,
+    log_y: bool = False,
+    hollow: dict[str, Sequence[bool]] | None = None,
 ) -> go.Figure:
     """Measured points with ±1 standard-error bars, one colour per group, beside reference curves.
 
+    ``hollow`` marks points drawn open (chapter 05: runs that have not converged, on which no claim rests).
     A group is (x, y, stderr) with points at x of its own (e.g. runs at their state sizes, chapter 05);
     ``labels`` names each point in its hover text; ``lines`` joins a group's points. A reference is an
     (x, y) curve, drawn grey and dashed.
@@ -269,7 +272,9 @@ def points_figure(
         text = list((labels or {}).get(name, [name] * len(x)))
         fig.add_scatter(x=x, y=y, error_y={"type": "data", "array": se, "visible": True}, name=name,
                         mode="lines+markers" if lines else "markers", text=text,
-                        marker={"size": 9, "color": colorway[i % len(colorway)]},
+                        marker={"size": 9, "color": colorway[i % len(colorway)],
+                                "symbol": ["circle-open" if h else "circle" for h in (hollow or {}).get(name, [])]
+                                or "circle"},
                         hovertemplate=f"%{{text}}<br>{x_title or 'x'}=%{{x}}<br>%{{y:.3f}} ± %{{error_y.array:.3f}}"
                                       f"<extra>{name}</extra>")
     for j, (name, (x, y)) in enumerate((references or {}).items()):
@@ -277,7 +282,7 @@ def points_figure(
                         f"<extra>{name}</extra>",
                         line={"color": "#7f7f7f", "dash": DASHES[(j + 1) % len(DASHES)], "width": 1.5})
     fig.update_layout(title=title)
-    return _axes(fig, x_title, y_title, log_x, False)
+    return _axes(fig, x_title, y_title, log_x, log_y)
 
 
 def _state_key(indices: Sequence[int]) -> str:

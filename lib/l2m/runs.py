@@ -133,6 +133,12 @@ class Run:
         return self.metrics["average"]
 
     @property
+    def average_se(self) -> float:
+        """Standard error of :attr:`average` over the evaluation sequences (runs stored before it: the mean of the
+        per-position errors, the bound for perfectly correlated positions)."""
+        return self.metrics.get("average_se", float(np.mean(self.per_position_se)))
+
+    @property
     def per_position(self) -> np.ndarray:
         """The metric at every position over the fixed evaluation set, (L,)."""
         return np.asarray(self.metrics["per_position"])

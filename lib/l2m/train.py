@@ -233,6 +233,8 @@ def _write_metrics(folder: Path, info: dict[str, Any], cfg: TrainConfig, model: 
     tokens = (cfg.steps - start) * cfg.batch * cfg.seq_len
     metrics = info | {
         "metric": task.metric, "average": float(per_position.mean()), "per_position": per_position.tolist(),
+        "average_se": float(per_sequence.mean(1).std(ddof=1) / math.sqrt(len(per_sequence))) if len(per_sequence) > 1
+        else 0.0,
         "per_position_se": stderr.tolist(), "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 20):])),
         "loss_curve": binned_curve(np.asarray(losses)), "steps_this_call": cfg.steps - start, "train_s": train_s,
         "convergence": converged, "convergence_s": time.perf_counter() - t0,

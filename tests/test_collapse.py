@@ -1,0 +1,56 @@
+"""l2m.collapse: the test finds a collapse where one curve of the ratio made the points, and none where each
+length has its own curve; the inverted curve gives back the ratio that made a KL."""
+import numpy as np
+import pytest
+
+from l2m import claims, collapse
+
+
+def synthetic(per_length_shift=0.0, noise=0.05, seed=0):
+    """Runs at L = 16, 64, 256 with five states each; ln KL = curve(ln ratio) (+ a shift per length) + noise."""
+    rng = np.random.default_rng(seed)
+    lengths = np.repeat([16, 64, 256], 5)
+    mi = {16: 1.8, 64: 5.5, 256: 16.4}  # I_BP·C of the power family with 2 channels (chapter 03)
+    state = np.tile([16, 32, 64, 160, 448], 3)
+    ratio = np.array([mi[L] for L in lengths]) / state
+    u = np.log(ratio)
+    log_kl = -2.5 + 0.6 * u + 0.05 * u**2 + per_length_shift * np.log2(lengths / 16) + rng.normal(0, noise, len(u))
+    return ratio, np.exp(log_kl), lengths, state
+
+
+def test_points_made_by_one_curve_collapse():
+    result = collapse.fit(*synthetic())
+    assert collapse.verdict(result) == claims.HOLDS
+    assert result.monotone and result.p_value > 0.05 and result.rss_single < result.rss_state_only
+    assert result.spread_single == pytest.approx(0.05, rel=0.5)  # the noise that made them
+
+
+def test_points_with_a_curve_per_length_do_not_collapse():
+    result = collapse.fit(*synthetic(per_length_shift=0.4))
+    assert collapse.verdict(result) == claims.FAILS and result.p_value < 0.01
+    assert collapse.collapse_claim(result).verdict == claims.FAILS
+
+
+def test_the_inverted_curve_gives_back_the_ratio():
+    ratio, kl, lengths, state = synthetic(noise=1e-6)
+    result = collapse.fit(ratio, kl, lengths, state)
+    target = float(np.exp(-2.5 + 0.6 * np.log(0.1) + 0.05 * np.log(0.1) ** 2))
+    assert result.ratio_for(target) == pytest.approx(0.1, rel=0.01)
+    low, needed, high = collapse.state_needed(result, target, (980.0, 1000.0, 1020.0))
+    assert needed == pytest.approx(10_000, rel=0.01) and low < needed < high
+    assert np.isnan(result.ratio_for(1e-9))  # below the measured range: not extrapolated
+
+
+def test_a_power_law_is_carried_from_its_last_point():
+    from l2m.fit import PowerLawFit
+    law = PowerLawFit(amplitude=2.0, exponent=0.75, exponent_stderr=0.01, r_squared=0.99)
+    low, centre, high = collapse.extrapolated_mi(law, 1e6, 2048)
+    assert centre == pytest.approx(2.0 * 1e6**0.75) and low < centre < high
+    assert high == pytest.approx(2.0 * 2048**0.75 * (1e6 / 2048) ** 0.77)
+
+
+def test_too_few_runs_per_length_is_an_error():
+    ratio, kl, lengths, state = synthetic()
+    with pytest.raises(ValueError, match="lengths"):
+        collapse.fit(ratio[:6], kl[:6], lengths[:6], state[:6])
+    assert collapse.collapse_claim(None, runs=6).verdict == claims.UNRESOLVED
