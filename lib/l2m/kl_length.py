@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from . import claims
+
+SSMS = ("mamba", "mamba2")
 
 GPT2_FACTOR = 3.0  # "steady": GPT2's KL varies by at most this factor over the lengths (see the module docstring)
 
@@ -28,6 +31,25 @@ def kl_table(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     rows = table[table["label"].isin(labels)].copy()
     rows["kl_se"] = [run.average_se for run in rows["run"]]
     return rows.sort_values(["label", "L"], kind="stable")
+
+
+def fixed_ssm_labels(table: pd.DataFrame) -> list[str]:
+    """The SSM configurations of ``table`` trained at two lengths or more: each keeps one state size whatever L."""
+    ssm = table[table["arch"].isin(SSMS)]
+    return [label for label, g in ssm.groupby("label", sort=False) if g["L"].nunique() >= 2]
+
+
+def transformer_labels(table: pd.DataFrame) -> list[str]:
+    return list(table[table["arch"] == "gpt2"]["label"].unique())
+
+
+def figure_points(table: pd.DataFrame) -> tuple[dict[str, tuple], dict[str, list[bool]]]:
+    """Every label's (L, average KL, its standard error) and which of its points have not converged (drawn hollow)."""
+    groups, hollow = {}, {}
+    for label, g in table.sort_values("L").groupby("label", sort=False):
+        groups[label] = (g["L"].to_numpy(), g["average_kl"].to_numpy(), np.array([r.average_se for r in g["run"]]))
+        hollow[label] = (~g["converged"].astype(bool)).tolist()
+    return groups, hollow
 
 
 def gpt2_steady(rows: pd.DataFrame, factor: float = GPT2_FACTOR) -> claims.Claim:
