@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from l2m import estimators, gaussian
+from l2m import claims, estimator_claims, estimators, gaussian
 
 
 def pair(rho):
@@ -71,3 +71,39 @@ def test_infonce_recovers_a_small_mi_with_a_learned_critic():
 def test_critic_rejects_an_unknown_bound():
     with pytest.raises(ValueError):
         estimators.critic_estimate(pair(0.5), "mine", 16, 1)
+
+
+def table(**over):
+    """A chapter-06 comparison table as the estimators would return it, at L = 16 and 1024."""
+    base = {"seq_len": np.array([16, 1024]), "exact": np.array([0.9, 24.7]), "batches": np.array([16, 256]),
+            "infonce": np.array([[0.7, 1.7], [0.85, 5.3]]), "infonce_se": np.full((2, 2), 0.02),
+            "nwj": np.array([[0.7, -20.0], [0.72, 1.0], [0.69, -70.0]]), "nwj_se": np.full((3, 2), 0.02),
+            "ksg": np.array([[0.40, 0.12], [0.42, 0.10]])}
+    return base | over
+
+
+def test_estimator_rows_hold_on_the_measured_pattern():
+    rows = estimator_claims.estimator_rows(table())
+    assert [r.verdict for r in rows] == [claims.HOLDS] * 4
+
+
+def test_estimator_rows_fail_on_constructed_wrong_results():
+    over_ln_k = estimator_claims.estimator_rows(table(infonce=np.array([[3.0, 1.7], [0.85, 5.3]])))[0]
+    assert over_ln_k.verdict == claims.FAILS  # 3.0 > ln 16
+    reaches = estimator_claims.estimator_rows(table(infonce=np.array([[0.7, 1.7], [0.85, 30.0]])))[1]
+    assert reaches.verdict == claims.FAILS  # an estimate above I_BP does not fall short of it
+    good_knn = estimator_claims.estimator_rows(table(ksg=np.array([[0.40, 24.0], [0.42, 24.2]])))[2]
+    assert good_knn.verdict == claims.FAILS  # relative error 0.02 at L = 1024 against 0.54 at L = 16
+    steady = estimator_claims.estimator_rows(table(nwj=np.array([[0.7, 20.0], [0.72, 20.1], [0.69, 19.9]])))[3]
+    assert steady.verdict == claims.FAILS  # the same spread at both L
+
+
+def test_exact_rows_fail_when_the_chain_rule_misses():
+    good = {"power": {"I_BP (chain rule)": 8.2, "two-point sum": 14.7, "ratio": 1.79, "residual": 1e-14}}
+    split = {"H(Y)": 100.0, "H(Y|X)": 91.8, "I(X;Y)": 8.2, "residual": 1e-13}
+    assert [r.verdict for r in estimator_claims.exact_rows(good, split, 256)] == [claims.HOLDS] * 2
+    bad = {"power": good["power"] | {"residual": 1e-3}}
+    assert estimator_claims.exact_rows(bad, split | {"residual": 0.1}, 256)[0].verdict == claims.FAILS
+    assert estimator_claims.exact_rows(bad, split | {"residual": 0.1}, 256)[1].verdict == claims.FAILS
+    same = {"power": good["power"] | {"ratio": 1.0}}
+    assert estimator_claims.exact_rows(same, split, 256)[0].verdict == claims.FAILS

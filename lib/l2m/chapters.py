@@ -194,8 +194,7 @@ class EstimatorsChapter:
     gain_warmup: int = param(100, between(0, 10**8, "their warm-up steps"))
     gain_eval_sequences: int = param(128, between(1, 10**7, "their held-out evaluation sequences"))
     gain_tokens_per_step: int = param(2048, between(0, 1 << 24, "their tokens per step where an entry sets no batch"))
-    text_model: str = param("smollm2-135m", Rule(lambda v: check_model_name(v, allow_empty=True),
-                                                 MODEL_RULE + ", or '' to skip", "scoring model of the text curve"))
+    text_model: str = param("smollm2-135m", Rule(check_model_name, MODEL_RULE, "scoring model of the text curve"))
     text_corpus: str = param("books", one_of(CORPORA, "corpus of the text curve"))
     text_n_docs: int = param(20, between(2, 10**6, "windows (chapter 01's n_docs reuses its scores)"))
     text_max_len: int = param(2048, one_of(POWERS_OF_TWO, "largest L of the text curve"))

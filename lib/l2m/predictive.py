@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import scipy.linalg
 
 from .gaussian import bipartite_mi
@@ -92,9 +93,11 @@ def two_point_past_sums(cov: np.ndarray, ell: int) -> np.ndarray:
 
 
 def chain_rule_comparison(cov: np.ndarray, ell: int) -> dict[str, float]:
-    """Totals over Y of the chain-rule terms (= I_BP) and of the two-point sums, and their ratio."""
+    """Totals over Y of the chain-rule terms and of the two-point sums, their ratio, and the chain rule's residual
+    against :func:`l2m.gaussian.bipartite_mi` (zero up to rounding)."""
     chain, pairs = chain_rule_terms(cov, ell).sum(), two_point_past_sums(cov, ell).sum()
-    return {"I_BP (chain rule)": float(chain), "two-point sum": float(pairs), "ratio": float(pairs / chain)}
+    return {"I_BP (chain rule)": float(chain), "two-point sum": float(pairs), "ratio": float(pairs / chain),
+            "residual": float(chain - bipartite_mi(cov, ell))}
 
 
 def text_predictive_information(nll_by_context: np.ndarray, seq_len: int) -> float:
@@ -110,3 +113,25 @@ def text_predictive_information(nll_by_context: np.ndarray, seq_len: int) -> flo
         raise ValueError(f"seq_len must be from 2 to {len(nll_by_context)}, not {seq_len}")
     nll = np.asarray(nll_by_context, dtype=float)
     return float(np.sum(nll[:half] - nll[half:2 * half]))
+
+
+def text_measurement(model: str, corpus: str, n_docs: int, max_len: int, k_pairings: int, seed: int = 0,
+                     device: str = "auto", other_ratios_max_len: int | None = None) -> object:
+    """Chapter 01's measurement (:func:`l2m.bipartite.measure`); with chapter 01's parameters every pass is read
+    from its score cache."""
+    from . import bipartite, lm, models, passes
+
+    scorer = lm.make_scorer(model, "transformers", models.resolve_device(device).type, "float32")
+    return bipartite.measure(scorer, corpus, n_docs, max_len, passes.RATIOS, k_pairings, seed, compression=False,
+                             other_max_len=other_ratios_max_len)
+
+
+def text_table(measurement: object) -> pd.DataFrame:
+    """Per L of the equal split: chapter 01's direct estimate (± sem over windows) and the NLL curve's reading."""
+    summary = measurement.summary
+    equal = np.asarray(summary["ratio"]) == min(np.asarray(summary["ratio"]))
+    rows = {int(n): {"direct (chapter 01)": d, "direct sem": s,
+                     "from the NLL curve": text_predictive_information(measurement.cost_by_position, int(n))}
+            for n, d, s in zip(np.asarray(summary["length"])[equal], np.asarray(summary["direct"])[equal],
+                               np.asarray(summary["direct_sem"])[equal], strict=True)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("L").sort_index()
