@@ -180,8 +180,8 @@ class EstimatorsChapter:
     batches: tuple = param((16, 256), subset_of(tuple(2**k for k in range(1, 15)), "InfoNCE batch sizes K"))
     nwj_batch: int = param(64, between(2, 1 << 14, "NWJ batch size"))
     seeds: int = param(3, between(2, 1000, "NWJ critics trained from different seeds (their spread)"))
-    steps: int = param(300, between(1, 10**7, "Adam steps of each critic"))
-    ksg_samples: int = param(500, between(10, 10**6, "samples of each KSG estimate"))
+    steps: int = param(250, between(1, 10**7, "Adam steps of each critic"))
+    ksg_samples: int = param(400, between(10, 10**6, "samples of each KSG estimate"))
     ksg_repeats: int = param(2, between(1, 1000, "independent sample sets of KSG"))
     ksg_k: int = param(3, between(1, 100, "KSG's neighbour k"))
     exact_layers: int = param(5, between(2, MAX_LAYERS, "layer of the chain-rule and entropy figures; L = 4**l"))
@@ -200,9 +200,15 @@ class EstimatorsChapter:
     text_max_len: int = param(2048, one_of(POWERS_OF_TWO, "largest L of the text curve"))
     text_k_pairings: int = param(1, between(1, 64, "vCLUB pairings (as chapter 01, so its passes are reused)"))
     text_other_ratios_max_len: int = param(256, one_of(POWERS_OF_TWO, "as chapter 01's other_ratios_max_len"))
-    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the text model runs"))
+    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the critics and the text model run"))
     seed: int = param(0, between(0, 2**31 - 1, "seed of samples, critics and text windows"))
     preset: str = param("default", PRESET_RULE)
+
+    @property
+    def resolved_device(self) -> str:
+        from .models import resolve_device  # torch only when it is needed
+
+        return resolve_device(self.device).type
 
     def gain_points(self) -> list[dict]:
         """The chapter-04 runs of ``gain_grid``: chapter 05's GPT2 runs when both chapters use one preset."""

@@ -115,19 +115,20 @@ class CriticResult:
 
 
 def critic_estimate(sampler: SplitSampler, bound: str, batch: int, steps: int, seed: int = 0, lr: float = 1e-3,
-                    eval_batches: int = 32, hidden: int = 256, embed: int = 64) -> CriticResult:
+                    eval_batches: int = 32, hidden: int = 256, embed: int = 64, device: str = "cpu") -> CriticResult:
     """Train a :class:`Critic` on ``bound`` ("infonce" or "nwj") with batches of K = ``batch`` fresh samples, Adam,
-    ``steps`` steps; return the bound on ``eval_batches`` held-out batches of the same K (nats)."""
+    ``steps`` steps; return the bound on ``eval_batches`` held-out batches of the same K (nats). The samples are
+    drawn in float64 on the CPU; the critic runs on ``device`` in float32."""
     if bound not in BOUND_FUNCTIONS:
         raise ValueError(f"bound must be one of {BOUNDS}, not {bound!r}")
     objective = BOUND_FUNCTIONS[bound]
     rng = np.random.default_rng([seed, 0])
     torch.manual_seed(seed)
     x0, y0 = sampler.sample(2, rng)
-    critic = Critic(x0.shape[1], y0.shape[1], hidden, embed)
+    critic = Critic(x0.shape[1], y0.shape[1], hidden, embed).to(device)
     opt = torch.optim.Adam(critic.parameters(), lr=lr)
     curve = np.empty(steps)
-    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
     for step in range(steps):
         x, y = sampler.sample(batch, rng)
         value = objective(critic(as_tensor(x), as_tensor(y)))
@@ -144,13 +145,14 @@ def critic_estimate(sampler: SplitSampler, bound: str, batch: int, steps: int, s
 
 
 def comparison(layers: tuple[int, ...], batches: tuple[int, ...], nwj_batch: int, seeds: int, steps: int,
-               ksg_samples: int, ksg_repeats: int, ksg_k: int = 3, family: str = "power", seed: int = 0) -> dict:
+               ksg_samples: int, ksg_repeats: int, ksg_k: int = 3, family: str = "power", seed: int = 0,
+               device: str = "cpu") -> dict:
     """Every estimator on the equal split of ``family`` at L = 4**l for l in ``layers``, cached (chapter 06).
 
     Arrays (nats per channel): ``seq_len`` and ``exact`` (I_BP(L/2)) per L; ``infonce`` and ``infonce_se``
     (len(batches), len(layers)): one trained critic per K of ``batches``; ``nwj`` and ``nwj_se`` (seeds,
     len(layers)): one critic per seed with batch ``nwj_batch``; ``ksg`` (ksg_repeats, len(layers)): KSG on
-    independent sets of ``ksg_samples`` samples.
+    independent sets of ``ksg_samples`` samples. The critics train on ``device`` ("cpu" or "cuda"), part of the key.
     """
     def compute() -> dict[str, np.ndarray]:
         out: dict[str, list] = {k: [] for k in ("seq_len", "exact", "infonce", "infonce_se", "nwj", "nwj_se", "ksg")}
@@ -158,10 +160,10 @@ def comparison(layers: tuple[int, ...], batches: tuple[int, ...], nwj_batch: int
             sampler = power_split(layer, family)
             out["seq_len"].append(4**layer)
             out["exact"].append(sampler.exact)
-            nce = [critic_estimate(sampler, "infonce", k, steps, seed) for k in batches]
+            nce = [critic_estimate(sampler, "infonce", k, steps, seed, device=device) for k in batches]
             out["infonce"].append([r.estimate for r in nce])
             out["infonce_se"].append([r.stderr for r in nce])
-            fits = [critic_estimate(sampler, "nwj", nwj_batch, steps, seed + s) for s in range(seeds)]
+            fits = [critic_estimate(sampler, "nwj", nwj_batch, steps, seed + s, device=device) for s in range(seeds)]
             out["nwj"].append([r.estimate for r in fits])
             out["nwj_se"].append([r.stderr for r in fits])
             rng = np.random.default_rng([seed, layer, 2])
@@ -172,5 +174,6 @@ def comparison(layers: tuple[int, ...], batches: tuple[int, ...], nwj_batch: int
         return arrays | {"batches": np.asarray(batches)}
 
     key = {"layers": list(layers), "batches": list(batches), "nwj_batch": nwj_batch, "seeds": seeds, "steps": steps,
-           "ksg_samples": ksg_samples, "ksg_repeats": ksg_repeats, "ksg_k": ksg_k, "family": family, "seed": seed}
+           "ksg_samples": ksg_samples, "ksg_repeats": ksg_repeats, "ksg_k": ksg_k, "family": family, "seed": seed,
+           "device": device}
     return cache.load_or_compute("estimators", key, compute, [sys.modules[__name__], gaussian])
