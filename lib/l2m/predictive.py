@@ -77,8 +77,8 @@ def entropy_split(cov: np.ndarray, ell: int) -> dict[str, float]:
     h_y = entropy(cov[ell:, ell:])
     h_y_given_x = entropy(cov) - entropy(cov[:ell, :ell])
     mi = bipartite_mi(cov, ell)
-    return {"H(Y)": h_y, "H(Y|X)": h_y_given_x, "I(X;Y)": mi, "residual": h_y - h_y_given_x - mi,
-            "tokens of Y": n - ell}
+    return {"H(Y)": float(h_y), "H(Y|X)": float(h_y_given_x), "I(X;Y)": float(mi),
+            "residual": float(h_y - h_y_given_x - mi), "tokens of Y": n - ell}
 
 
 def two_point_past_sums(cov: np.ndarray, ell: int) -> np.ndarray:
