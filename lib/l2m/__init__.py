@@ -26,11 +26,15 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       hilberg_claims  chapter 01's claims: verdicts, paired differences, redraws     hilberg → hilberg_claims
       fit        power-law fits, shared by every chapter                          → twopoint, hilberg
 
-    the Gaussian world        exact answers, no sampling error (ch. 03, 05)
+    the Gaussian world        exact answers, no sampling error (ch. 03, 05, 06)
       gaussian   the two Gaussian families of Appx. C, exactly
       references exact predictors and the minimal history state of the Gaussian data       gaussian → references
       captured   how much of the bipartite MI a model's predictions use                     references → captured
       state      how many numbers a model carries from the past                             models → state
+      predictive the chain rule's terms, H(Y) = H(Y|X) + I, text's NLL curve read as I (ch. 06)  gaussian → predictive
+      estimators InfoNCE, NWJ and KSG on exact Gaussian samples (ch. 06)                   gaussian → estimators
+      estimator_claims  chapter 06's claims rows                           estimators, predictive → estimator_claims
+      provision  the KV cache over what the data needs: over-provisioning (ch. 05)         state → provision
 
     training                  the L2M condition tested by training (ch. 04, 05)
       models     GPT2, sliding-window attention, Mamba, Mamba2 (transformers backbones); the device
@@ -44,7 +48,7 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
 
     the book                  what every chapter uses
       params     validate a chapter's parameters into a frozen config; BookError, the errors shown as one line
-      chapters   the five chapters' parameter classes (04's is config.TrainConfig)       params → chapters
+      chapters   the six chapters' parameter classes (04's is config.TrainConfig)        params → chapters
       cache      load-or-compute, keyed by parameters and code, written atomically
       paper      every number quoted from the paper;  claims: the claims table ending each chapter
       plots      every figure, with the book's one look

@@ -10,6 +10,7 @@ module that computes the chapter (its results are cached under the config's valu
     03 Gaussian     GaussianChapter  → l2m.gaussian.chapter_scans
     04 training     l2m.config.TrainConfig (also the training runs' own config) → l2m.runs
     05 L2M          L2MChapter       → l2m.sweep, l2m.condition, l2m.binding
+    06 estimators   EstimatorsChapter → l2m.estimators, l2m.predictive, l2m.estimator_claims
 
 The defaults equal each notebook's parameters cell (tests/test_chapter_parameters.py).
 """
@@ -166,6 +167,59 @@ class GaussianChapter:
     batch: int = param(4, between(1, 4096, "sequences drawn in the sampler check"))
     seed: int = param(0, between(0, 2**32 - 1, "seed of the sampler check"))
     preset: str = param("default", PRESET_RULE)
+
+
+@dataclass(frozen=True)
+
+
+class EstimatorsChapter:
+    """Parameters of chapter 06 (book/06_estimators.ipynb)."""
+
+    layers: tuple = param((1, 2, 3, 4, 5), subset_of(tuple(range(1, MAX_LAYERS + 1)),
+                                                    "layers l of the estimator comparison; L = 4**l"))
+    batches: tuple = param((16, 256), subset_of(tuple(2**k for k in range(1, 15)), "InfoNCE batch sizes K"))
+    nwj_batch: int = param(64, between(2, 1 << 14, "NWJ batch size"))
+    seeds: int = param(3, between(2, 1000, "NWJ critics trained from different seeds (their spread)"))
+    steps: int = param(250, between(1, 10**7, "Adam steps of each critic"))
+    ksg_samples: int = param(400, between(10, 10**6, "samples of each KSG estimate"))
+    ksg_repeats: int = param(2, between(1, 1000, "independent sample sets of KSG"))
+    ksg_k: int = param(3, between(1, 100, "KSG's neighbour k"))
+    exact_layers: int = param(5, between(2, MAX_LAYERS, "layer of the chain-rule and entropy figures; L = 4**l"))
+    gain_grid: tuple = param(({"arch": "gpt2", "layers": [2, 4]}, {"arch": "gpt2", "layers": 3, "steps": 3000}),
+                             Rule(sweep.grid_shape, "a list of dicts of chapter-04 parameters (as chapter 05's grid)",
+                                  "the trained runs whose likelihood gain is the book's estimate"))
+    gain_channels: int = param(2, between(1, 1024, "channels of those runs"))
+    gain_steps: int = param(1000, between(1, 10**8, "their optimiser steps unless an entry says"))
+    gain_lr: float = param(1e-2, between(1e-8, 1.0, "their peak learning rate", integer=False))
+    gain_warmup: int = param(100, between(0, 10**8, "their warm-up steps"))
+    gain_eval_sequences: int = param(128, between(1, 10**7, "their held-out evaluation sequences"))
+    gain_tokens_per_step: int = param(2048, between(0, 1 << 24, "their tokens per step where an entry sets no batch"))
+    text_model: str = param("smollm2-135m", Rule(check_model_name, MODEL_RULE, "scoring model of the text curve"))
+    text_corpus: str = param("books", one_of(CORPORA, "corpus of the text curve"))
+    text_n_docs: int = param(20, between(2, 10**6, "windows (chapter 01's n_docs reuses its scores)"))
+    text_max_len: int = param(2048, one_of(POWERS_OF_TWO, "largest L of the text curve"))
+    text_k_pairings: int = param(1, between(1, 64, "vCLUB pairings (as chapter 01, so its passes are reused)"))
+    text_other_ratios_max_len: int = param(256, one_of(POWERS_OF_TWO, "as chapter 01's other_ratios_max_len"))
+    device: str = param("auto", one_of(("auto", "cpu", "cuda"), "where the critics and the text model run"))
+    seed: int = param(0, between(0, 2**31 - 1, "seed of samples, critics and text windows"))
+    preset: str = param("default", PRESET_RULE)
+
+    @property
+    def resolved_device(self) -> str:
+        from .models import resolve_device  # torch only when it is needed
+
+        return resolve_device(self.device).type
+
+    def gain_points(self) -> list[dict]:
+        """The chapter-04 runs of ``gain_grid``: chapter 05's GPT2 runs when both chapters use one preset."""
+        return L2MChapter(grid=self.gain_grid, channels=self.gain_channels, steps=self.gain_steps, lr=self.gain_lr,
+                          warmup=self.gain_warmup, eval_sequences=self.gain_eval_sequences,
+                          tokens_per_step=self.gain_tokens_per_step, seed=self.seed).points()
+
+    def check(self) -> None:
+        if not self.layers or not self.batches:
+            raise ValueError("layers and batches need at least one value each")
+        self.gain_points()  # every run must be a valid chapter-04 run (the error names the entry)
 
 
 # The default grid (chapter 05): a state scan at L = 64 and fixed against grown state over L = 16, 64, 256,
