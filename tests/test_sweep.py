@@ -46,16 +46,18 @@ def test_a_bad_grid_is_one_clear_error(grid, message):
 def test_the_default_grid_spans_the_minimal_state_and_has_the_three_series():
     cfg = validate(chapters.L2MChapter)
     points, series = cfg.points(), cfg.series()
-    minimal = references.minimal_state_dim(condition.covariance(3, "power"), 32) * cfg.channels  # at L = 64
-    ssm = [p for p in points if p["arch"] in ("mamba", "mamba2") and p["seq_len"] == 64]
-    states = [state.history_state(_model_config(p)).at(64) for p in ssm]
-    assert min(states) < minimal / 2 and max(states) > 10 * minimal  # from well below to well above
+    L = 4**cfg.scan_layers  # the scan's length, 256: its states straddle the data's minimal linear state
+    minimal = references.minimal_state_dim(condition.covariance(cfg.scan_layers, "power"), L // 2) * cfg.channels
+    ssm = [p for p in points if p["arch"] in ("mamba", "mamba2") and p["seq_len"] == L]
+    states = [state.history_state(_model_config(p)).at(L) for p in ssm]
+    assert min(states) < 0.6 * minimal and max(states) > 4 * minimal  # from about half to over four times
+    assert len([p for p in ssm if p["d_model"] == 16]) >= 4  # four states at one width (the referee's item 10)
     named = {}
     for p in points:
         for name in series.get(sweep.run_folder(p).name, ()):
             named.setdefault(name, []).append(p["seq_len"])
     assert {k: sorted(v) for k, v in named.items()} == {n: [16, 64, 256] for n in ("fixed state", "state grown like L^β",
-                                                                                  "gpt2")}
+                                                                                  "gpt2")} | {"Mamba 1×16": [16] * 4 + [64] * 4 + [256] * 4}
 
 
 def _model_config(p):
@@ -138,7 +140,7 @@ def test_every_preset_names_a_valid_grid(preset):
     for p in gaussian:
         for name in cfg.series().get(sweep.run_folder(p).name, ()):
             lengths.setdefault(name, set()).add(p["seq_len"])
-    assert set(lengths) == {"fixed state", "state grown like L^β", "gpt2"} and all(len(v) >= 2 for v in lengths.values())
+    assert set(lengths) >= {"fixed state", "state grown like L^β", "gpt2"} and all(len(v) >= 2 for v in lengths.values())
 
 
 def test_chapter_04_takes_every_parameter_a_grid_entry_may_name():

@@ -185,7 +185,7 @@ class EstimatorsChapter:
     ksg_repeats: int = param(2, between(1, 1000, "independent sample sets of KSG"))
     ksg_k: int = param(3, between(1, 100, "KSG's neighbour k"))
     exact_layers: int = param(5, between(2, MAX_LAYERS, "layer of the chain-rule and entropy figures; L = 4**l"))
-    gain_grid: tuple = param(({"arch": "gpt2", "layers": [2, 4]}, {"arch": "gpt2", "layers": 3, "steps": 3000}),
+    gain_grid: tuple = param(({"arch": "gpt2", "layers": [2, 3]}, {"arch": "gpt2", "layers": 4, "steps": 4000}),
                              Rule(sweep.grid_shape, "a list of dicts of chapter-04 parameters (as chapter 05's grid)",
                                   "the trained runs whose likelihood gain is the book's estimate"))
     gain_channels: int = param(2, between(1, 1024, "channels of those runs"))
@@ -220,13 +220,6 @@ class EstimatorsChapter:
         if not self.layers or not self.batches:
             raise ValueError("layers and batches need at least one value each")
         self.gain_points()  # every run must be a valid chapter-04 run (the error names the entry)
-
-
-# The default grid (chapter 05): a state scan at L = 64 and fixed against grown state over L = 16, 64, 256,
-# 2 channels. Small SSM states come from a two-layer Mamba of width 32 whose mixer is narrowed by a fractional
-# expand (d_inner = expand · d_model) with d_conv 2: its state n_layer · d_inner · (d_state + d_conv − 1) goes
-# from 7 numbers up, but the in/out projections and the convolution narrow with it (only the embedding, head and
-# d_model stay), so width changes with the state. swa sees the last window tokens (one layer).
 
 
 # one-layer Mamba at the standard shape (expand 2), a short convolution: its state n_layer·d_inner·(d_state + d_conv − 1)
@@ -266,7 +259,7 @@ class L2MChapter:
     dtype: str = param("float32", one_of(("float32", "bfloat16"), "training precision"))
     workers: int = param(2, between(1, 256, "runs trained at once, each on cpu_count / workers threads or its own GPU"))
     captured_sequences: int = param(256, between(2, 10**7, "sequences of the likelihood-gain measurement"))
-    scan_layers: int = param(3, between(1, MAX_LAYERS, "the state scan's length L = 4**scan_layers"))
+    scan_layers: int = param(4, between(1, MAX_LAYERS, "the state scan's length L = 4**scan_layers"))
     text_model: str = param("smollm2-135m", Rule(lambda v: check_model_name(v, allow_empty=True),
                                                  MODEL_RULE + ", or '' to skip",
                                                  "scoring model of the text bipartite-MI fit"))
