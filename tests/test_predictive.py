@@ -29,7 +29,7 @@ def brute_force_terms(cov, ell):
 def test_chain_rule_terms_sum_to_bipartite_mi(family, layers):
     cov = gaussian.covariance(layers, family)
     ell = len(cov) // 2
-    terms = predictive.chain_rule_terms(cov, ell)
+    terms = gaussian.chain_rule_terms(cov, ell)
     assert terms.shape == (len(cov) - ell,) and np.all(terms > -1e-12)  # conditional MIs are never negative
     # float64: both sides are sums of ~L logarithms of Cholesky diagonals, rounding ~1e-13 relative
     assert terms.sum() == pytest.approx(gaussian.bipartite_mi(cov, ell), rel=1e-9)
@@ -40,14 +40,14 @@ def test_chain_rule_terms_sum_to_bipartite_mi(family, layers):
 def test_chain_rule_terms_equal_brute_force_conditional_mi(family, ell):
     cov = gaussian.covariance(2, family)  # L = 16: every conditional solved directly
     # float64 solves of well-conditioned 16×16 systems: agreement to ~1e-12 absolute
-    np.testing.assert_allclose(predictive.chain_rule_terms(cov, ell), brute_force_terms(cov, ell), atol=1e-10)
+    np.testing.assert_allclose(gaussian.chain_rule_terms(cov, ell), brute_force_terms(cov, ell), atol=1e-10)
 
 
 def test_chain_rule_terms_reject_bad_split():
     cov = gaussian.covariance(1)
     for ell in (0, 4, 2.0):
         with pytest.raises(ValueError):
-            predictive.chain_rule_terms(cov, ell)
+            gaussian.chain_rule_terms(cov, ell)
 
 
 def test_two_point_past_sums_by_hand():
@@ -62,7 +62,7 @@ def test_two_point_sum_is_not_the_chain_rule_when_the_past_is_redundant():
     r = 0.6
     cov = np.array([[1, 1 - 1e-9, r], [1 - 1e-9, 1, r], [r, r, 1.0]])  # X = (a, a'), a' ≈ a; Y = b
     exact = -0.5 * math.log1p(-r * r)
-    assert predictive.chain_rule_terms(cov, 2).sum() == pytest.approx(exact, rel=1e-6)
+    assert gaussian.chain_rule_terms(cov, 2).sum() == pytest.approx(exact, rel=1e-6)
     assert predictive.two_point_past_sums(cov, 2).sum() == pytest.approx(2 * exact, rel=1e-12)
 
 
@@ -76,7 +76,7 @@ def test_entropy_split_and_token_entropies(family):
     assert abs(split["residual"]) < 1e-10
     assert tokens["alone"].sum() == pytest.approx(split["H(Y)"], rel=1e-10)
     assert tokens["after_x"].sum() == pytest.approx(split["H(Y|X)"], rel=1e-10)
-    np.testing.assert_allclose(tokens["alone"] - tokens["after_x"], predictive.chain_rule_terms(cov, ell), atol=1e-12)
+    np.testing.assert_allclose(tokens["alone"] - tokens["after_x"], gaussian.chain_rule_terms(cov, ell), atol=1e-12)
     # unit variances: the first token of Y read alone has the entropy of N(0, 1)
     assert tokens["alone"][0] == pytest.approx(0.5 * math.log(2 * math.pi * math.e), rel=1e-12)
 

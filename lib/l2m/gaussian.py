@@ -151,6 +151,27 @@ def bipartite_mi(cov: np.ndarray, ell: Any) -> Any:
     return float(mi) if np.ndim(ell) == 0 else mi
 
 
+def conditional_std(cov: np.ndarray) -> np.ndarray:
+    """Exact conditional standard deviation of z_t given z_<t: the Cholesky diagonal C_tt, (L,)."""
+    return np.diag(scipy.linalg.cholesky(cov, lower=True, check_finite=False)).copy()
+
+
+def chain_rule_terms(cov: np.ndarray, ell: int) -> np.ndarray:
+    """Exact I(X; w_t | w_{ell+1..t−1}) for every t in Y = Z[ell:], nats per channel, shape (L − ell,).
+
+    The chain rule (NeurIPS version, Appx. B.VIII) splits I_BP into one conditional term per token of Y,
+    I(X; Y) = Σ_{t in Y} I(X; w_t | w_{ell+1..t−1}): what the past X adds to the prediction of w_t once Y's own
+    earlier tokens are known, H(w_t | w_{ell+1..t−1}) − H(w_t | w_{1..t−1}). For Gaussians both entropies are
+    ½ ln(2πe σ²) with σ the Cholesky diagonal, of Σ_YY for the first and of Σ for the second, so a term is
+    ln(D_tt / C_tt), and the terms sum to :func:`bipartite_mi` (½ ln det Σ_YY − ½ ln det Σ + ½ ln det Σ_XX).
+    """
+    n = len(cov)
+    if not (isinstance(ell, (int, np.integer)) and 1 <= ell <= n - 1):
+        raise ValueError(f"split position ell must be an integer from 1 to {n - 1}, got {ell!r}")
+    return np.log(conditional_std(cov[ell:, ell:])) - np.log(conditional_std(cov)[ell:])
+
+
+
 def two_point_mi(cov: np.ndarray, i: int, j: int) -> float:
     """Exact I(Z_i; Z_j) = −½ ln(1 − r²) of two jointly Gaussian variables, in nats."""
     r = cov[i, j] / math.sqrt(cov[i, i] * cov[j, j])

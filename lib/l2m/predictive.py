@@ -7,15 +7,14 @@ Nemenman and Tishby (2001): how much the past X lowers the entropy of the future
 
 By the chain rule both entropies are sums over the tokens of Y of a per-token entropy given some context: Y's own
 earlier tokens for H(Y), the whole past for H(Y | X), so I(X; Y) is the sum of the per-token differences, the terms
-of :func:`chain_rule_terms` (Appx. B.VIII). Those terms are conditional MIs; the two-point MIs
+of :func:`l2m.gaussian.chain_rule_terms` (Appx. B.VIII). Those terms are conditional MIs; the two-point MIs
 I(w_s; w_t) summed over the past are not them, and their sum is not I_BP (:func:`two_point_past_sums`).
 
 On the Gaussian families every entropy is exact (differential entropies, nats per channel). On text the scored
 passes of chapter 01 give a language model's own estimate: the mean NLL per token against the length of context
 it had (:func:`text_predictive_information` reads I(X; Y) off that curve).
 
-Kept out of :mod:`l2m.gaussian` on purpose: that module is part of every training run's key
-(:func:`l2m.train.training_code_digest`), and a new function there would retrain every run of chapter 05.
+The chain-rule terms themselves are exact properties of a covariance and live in :mod:`l2m.gaussian`.
 """
 from __future__ import annotations
 
@@ -23,30 +22,10 @@ import math
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 
-from .gaussian import bipartite_mi
+from .gaussian import bipartite_mi, chain_rule_terms, conditional_std
 
 HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)  # differential entropy of N(0, 1), nats
-
-
-def _conditional_std(cov: np.ndarray) -> np.ndarray:
-    return np.diag(scipy.linalg.cholesky(cov, lower=True, check_finite=False))
-
-
-def chain_rule_terms(cov: np.ndarray, ell: int) -> np.ndarray:
-    """Exact I(X; w_t | w_{ell+1..t−1}) for every t in Y = Z[ell:], nats per channel, shape (L − ell,).
-
-    The chain rule (NeurIPS version, Appx. B.VIII) splits I_BP into one conditional term per token of Y,
-    I(X; Y) = Σ_{t in Y} I(X; w_t | w_{ell+1..t−1}): what the past X adds to the prediction of w_t once Y's own
-    earlier tokens are known, H(w_t | w_{ell+1..t−1}) − H(w_t | w_{1..t−1}). For Gaussians both entropies are
-    ½ ln(2πe σ²) with σ the Cholesky diagonal, of Σ_YY for the first and of Σ for the second, so a term is
-    ln(D_tt / C_tt), and the terms sum to :func:`l2m.gaussian.bipartite_mi` (½ ln det Σ_YY − ½ ln det Σ + ½ ln det Σ_XX).
-    """
-    n = len(cov)
-    if not (isinstance(ell, (int, np.integer)) and 1 <= ell <= n - 1):
-        raise ValueError(f"split position ell must be an integer from 1 to {n - 1}, got {ell!r}")
-    return np.log(_conditional_std(cov[ell:, ell:])) - np.log(_conditional_std(cov)[ell:])
 
 
 def token_entropies(cov: np.ndarray, ell: int) -> dict[str, np.ndarray]:
@@ -59,8 +38,8 @@ def token_entropies(cov: np.ndarray, ell: int) -> dict[str, np.ndarray]:
     n = len(cov)
     if not 1 <= ell <= n - 1:
         raise ValueError(f"split position ell must be from 1 to {n - 1}, not {ell}")
-    return {"alone": HALF_LOG_2PI_E + np.log(_conditional_std(cov[ell:, ell:])),
-            "after_x": HALF_LOG_2PI_E + np.log(_conditional_std(cov)[ell:])}
+    return {"alone": HALF_LOG_2PI_E + np.log(conditional_std(cov[ell:, ell:])),
+            "after_x": HALF_LOG_2PI_E + np.log(conditional_std(cov)[ell:])}
 
 
 def entropy_split(cov: np.ndarray, ell: int) -> dict[str, float]:

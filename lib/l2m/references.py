@@ -21,12 +21,7 @@ import scipy.fft
 import scipy.linalg
 
 from .fit import PowerLawFit, fit_power_law
-from .gaussian import bipartite_mi, covariance
-
-
-def conditional_std(cov: np.ndarray) -> np.ndarray:
-    """Exact conditional standard deviation of z_t given z_<t: the Cholesky diagonal C_tt, (L,)."""
-    return np.diag(scipy.linalg.cholesky(cov, lower=True, check_finite=False)).copy()
+from .gaussian import bipartite_mi, conditional_std, covariance
 
 
 def marginal_kl(cov: np.ndarray) -> np.ndarray:
