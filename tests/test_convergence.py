@@ -34,6 +34,14 @@ def test_the_criterion_tells_a_converged_curve_from_an_unconverged_one(exponent)
     assert result.drop_se == pytest.approx(0, abs=1e-12)
 
 
+def test_a_run_stuck_near_the_marginal_is_not_called_converged():
+    # a run that stopped improving at 0.18 nats against the marginal's 0.21 (chapter 05's quick GPT2 at 200 steps)
+    stuck = convergence.judge(np.full(64, 0.18) + np.linspace(0, 0.01, 64), np.full(64, 0.176), 200, "kl", marginal=0.21)
+    assert stuck.drop < 0 and stuck.verdict == convergence.NOT_RESOLVED
+    learned = convergence.judge(np.full(64, 0.05) + np.linspace(0, 0.01, 64), np.full(64, 0.05), 200, "kl", marginal=0.21)
+    assert learned.verdict == convergence.CONVERGED
+
+
 def test_the_verdict_is_three_way_and_the_tolerance_is_stated():
     # tolerance: 10 % of the loss plus 1 % of the marginal's KL
     assert convergence.tolerance(0.05, "kl", marginal=0.2) == pytest.approx(0.005 + 0.002)

@@ -147,9 +147,10 @@ def all_of(verdicts: list[str]) -> str:
     return claims.HOLDS if verdicts and all(v == claims.HOLDS for v in verdicts) else claims.UNRESOLVED
 
 
-def fixed_width(scan: pd.DataFrame, archs: tuple[str, ...] = SSMS) -> pd.DataFrame:
-    """The converged SSM runs of the scan at its most common width (d_model): the state varies, the width does not."""
-    ssm = scan[scan["arch"].isin(archs) & scan["converged"]]
+def fixed_width(scan: pd.DataFrame, archs: tuple[str, ...] = SSMS, converged_only: bool = True) -> pd.DataFrame:
+    """The SSM runs of the scan (converged ones only, unless told) at its most common width (d_model): the state
+    varies, the width does not."""
+    ssm = scan[scan["arch"].isin(archs) & (scan["converged"] | (not converged_only))]
     if ssm.empty:
         return ssm
     return ssm[ssm["d_model"] == ssm["d_model"].mode().iloc[0]].sort_values("state")

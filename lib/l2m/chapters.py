@@ -224,13 +224,21 @@ class EstimatorsChapter:
 
 # one-layer Mamba at the standard shape (expand 2), a short convolution: its state n_layer·d_inner·(d_state + d_conv − 1)
 # is 32·(d_state + 1) at d_model 16, so d_state moves the state at fixed width (the referee's item 10)
-MAMBA_1L = {"arch": "mamba", "n_layer": 1, "expand": 2, "d_conv": 2, "steps": 2000}
+MAMBA_1L = {"arch": "mamba", "n_layer": 1, "expand": 2, "d_conv": 2}
 
 
 DEFAULT_GRID = (  # chapter 05's default: the collapse, the state scan at fixed width, fixed against grown, GPT2
-    MAMBA_1L | {"d_model": 16, "layers": [2, 3, 4], "d_state": [1, 2, 4, 8], "series": "Mamba 1×16"},
-    MAMBA_1L | {"d_model": 8, "layers": [2, 3, 4], "d_state": 1, "series": "fixed state"},
-    MAMBA_1L | {"d_model": 8, "layers": [2, 3, 4], "d_state": 1, "grow": "d_state", "series": "state grown like L^β"},
+    # steps per length, as each needs them to finish learning (L = 64 is the slowest)
+    MAMBA_1L | {"d_model": 16, "layers": 2, "d_state": [1, 2, 4], "steps": 1000, "series": "Mamba 1×16"},
+    MAMBA_1L | {"d_model": 16, "layers": 3, "d_state": [1, 2, 4], "steps": 4000, "series": "Mamba 1×16"},
+    MAMBA_1L | {"d_model": 16, "layers": 4, "d_state": [1, 2, 4], "steps": 2000, "series": "Mamba 1×16"},
+    # a narrower Mamba with a fixed state, and the same with d_state grown like L^β from L = 16 (1, 3, 9)
+    MAMBA_1L | {"d_model": 8, "layers": 2, "d_state": 1, "steps": 1000, "series": "fixed state"},
+    MAMBA_1L | {"d_model": 8, "layers": 2, "d_state": 1, "steps": 1000, "series": "state grown like L^β"},
+    MAMBA_1L | {"d_model": 8, "layers": 3, "d_state": 1, "steps": 4000, "series": "fixed state"},
+    MAMBA_1L | {"d_model": 8, "layers": 3, "d_state": 3, "steps": 4000, "series": "state grown like L^β"},
+    MAMBA_1L | {"d_model": 8, "layers": 4, "d_state": 1, "steps": 2000, "series": "fixed state"},
+    MAMBA_1L | {"d_model": 8, "layers": 4, "d_state": 9, "steps": 2000, "series": "state grown like L^β"},
     {"arch": "gpt2", "layers": [2, 3], "series": "gpt2"},
     {"arch": "gpt2", "layers": 4, "steps": 4000, "series": "gpt2"},
 )

@@ -21,7 +21,10 @@ run a reader would train with ``steps = N/2`` (a test checks it).
 
 **The verdict** is three-way, as the book's claims: the drop δ = loss(N/2) − loss(N) with the paired
 standard error over the evaluation sequences; "converged" when δ + 2 se ≤ tolerance, "not converged"
-when δ − 2 se > tolerance, else "not resolved".
+when δ − 2 se > tolerance, else "not resolved". A doubling cannot tell a finished run from one stuck on the
+plateau where it has learned almost nothing (both stop improving): a Gaussian run whose KL is above
+``PLATEAU`` (half) of the marginal's, the KL of predicting N(0, 1), is "not resolved" where the doubling alone
+would call it converged.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ import numpy as np
 DECAY_FRACTION = 0.2  # the schedule's linear decay: the last 20 % of the steps (Hägele et al. 2024)
 RELATIVE = 0.10  # doubling the budget may lower the loss by at most 10 % of it ...
 ABSOLUTE = 0.01  # ... plus 1 % of the marginal's KL (nats per channel and token), the floor's noise
+PLATEAU = 0.5  # a KL above half the marginal's: maybe stuck where it learned little; a doubling cannot tell
 RELATIVE_TEXT = 0.01  # text: the NLL's floor (the corpus entropy) is unknown; 1 % of the NLL
 CONVERGED, NOT_CONVERGED, NOT_RESOLVED = "converged", "not converged", "not resolved"
 VERDICTS = (CONVERGED, NOT_CONVERGED, NOT_RESOLVED)
@@ -105,7 +109,9 @@ def judge(full: np.ndarray, half: np.ndarray, steps: int, metric: str, marginal:
     drop = float(diff.mean())
     drop_se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.inf
     allowed = tolerance(float(full.mean()), metric, marginal)
+    plateau = metric == "kl" and marginal > 0 and float(full.mean()) > PLATEAU * marginal
+    said = verdict(drop, drop_se, allowed)
     return Convergence(steps=steps, half_steps=half_steps(steps), average=float(full.mean()),
                        half_average=float(half.mean()), drop=drop, drop_se=drop_se, tolerance=allowed,
-                       verdict=verdict(drop, drop_se, allowed))
+                       verdict=NOT_RESOLVED if plateau and said == CONVERGED else said)
 
