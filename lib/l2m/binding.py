@@ -121,7 +121,7 @@ def series_table(caught: pd.DataFrame, series: dict[str, tuple[str, ...]], famil
     I_BP (``bound_fraction_max``, :func:`l2m.references.maximising_split`), and whether GPT2 is well trained at
     that L (``well_trained``: some converged GPT2 run there reaches ≥ WELL_TRAINED), and whether the run converged.
     """
-    trained = {L: bool(((g["measured"] / g["exact"] >= WELL_TRAINED) & [r.converged for r in g["run"]]).any())
+    trained = {L: bool(((g["measured"] / g["exact"] >= WELL_TRAINED).to_numpy() & np.array([r.converged for r in g["run"]])).any())
                for L, g in caught[caught["arch"] == TRANSFORMER].groupby("L")}
     rows = []
     for row in caught.itertuples():
