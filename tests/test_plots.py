@@ -120,3 +120,12 @@ def test_the_build_drops_progress_bar_widgets_and_the_widget_state():
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     cleaned = drop_progress_widgets(nb)
     assert cleaned.cells[0].outputs == [text] and "widgets" not in cleaned.metadata
+
+
+def test_points_drawn_hollow_are_the_unconverged_ones():
+    fig = plots.points_figure({"a": (np.array([1, 2, 3]), np.array([0.1, 0.2, 0.3]), np.zeros(3))},
+                              hollow={"a": [False, True, False]}, log_y=True)
+    assert list(fig.data[0].marker.symbol) == ["circle", "circle-open", "circle"]
+    assert fig.layout.yaxis.type == "log"
+    plain = plots.points_figure({"a": (np.array([1, 2]), np.array([0.1, 0.2]), np.zeros(2))})
+    assert plain.data[0].marker.symbol == "circle" and plain.layout.yaxis.type != "log"
