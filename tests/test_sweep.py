@@ -164,3 +164,17 @@ def test_every_grid_file_is_a_valid_chapter_05_parameter_set(grid_file):
 
     cfg = validate(chapters.L2MChapter, **yaml.safe_load(grid_file.read_text()))
     assert cfg.points()
+
+
+def test_the_default_chapter_04_run_is_one_of_chapter_05s():
+    """The default book trains chapter 04's run once: chapter 05's sweep finds it finished."""
+    import yaml
+
+    from l2m import config, runs
+    from l2m.build import PRESETS
+
+    sections = yaml.safe_load((PRESETS / "default.yml").read_text())
+    ch04 = {k: v for k, v in sections["04_train"].items() if k != "preset"}
+    ch05 = validate(chapters.L2MChapter, **{k: v for k, v in sections["05_l2m"].items() if not k.startswith("text_")})
+    one = runs.identity(validate(config.TrainConfig, **ch04))
+    assert one in [runs.identity(p) for p in ch05.points()]
