@@ -50,7 +50,7 @@ def test_the_default_grid_spans_the_minimal_state_and_has_the_three_series():
     minimal = references.minimal_state_dim(condition.covariance(cfg.scan_layers, "power"), L // 2) * cfg.channels
     ssm = [p for p in points if p["arch"] in ("mamba", "mamba2") and p["seq_len"] == L]
     states = [state.history_state(_model_config(p)).at(L) for p in ssm]
-    assert min(states) < 0.6 * minimal and max(states) > 4 * minimal  # from about half to over four times
+    assert min(states) < 0.6 * minimal and max(states) > 2.5 * minimal  # from about half to 2.5 times
     assert len([p for p in ssm if p["d_model"] == 16]) >= 3  # three states at one width (the referee's item 10)
     assert len({s for s in states}) >= 4  # and four states in all: the collapse's minimum per length
     named = {}
@@ -178,3 +178,13 @@ def test_the_default_chapter_04_run_is_one_of_chapter_05s():
     ch05 = validate(chapters.L2MChapter, **{k: v for k, v in sections["05_l2m"].items() if not k.startswith("text_")})
     one = runs.identity(validate(config.TrainConfig, **ch04))
     assert one in [runs.identity(p) for p in ch05.points()]
+
+
+def test_the_longest_runs_start_first(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(sweep, "_execute_one", lambda point, folder, *rest: started.append(point["steps"]) or folder.name)
+    monkeypatch.setattr(sweep.runs, "finished", lambda folder: False)
+    monkeypatch.setattr(sweep.runs, "load_run", lambda folder: folder)
+    points = sweep.expand([{"arch": "gpt2", "layers": 2, "steps": [10, 40, 20]}], SHARED, tokens_per_step=256)
+    assert sweep.execute(points, tmp_path, progress=False, workers=1) == [sweep.run_folder(p) for p in points]
+    assert started == [40, 20, 10]  # most tokens first; the results keep the grid's order

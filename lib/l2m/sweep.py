@@ -148,7 +148,8 @@ def execute(points: list[dict], notebooks: Path | None = None, progress: bool = 
             workers: int = 1) -> list[runs.Run]:
     """Execute chapter 04 once per run that is not finished; return every run of ``points``, in order.
 
-    ``workers`` runs train at once, each chapter 04 in its own papermill process with
+    Runs start in order of their tokens (steps · batch · L), the most first, so that the longest does not train
+    alone at the end; ``workers`` runs train at once, each chapter 04 in its own papermill process with
     cpu_count / workers threads, and its own GPU where there are several (CUDA_VISIBLE_DEVICES):
     on a 2-core CPU two one-thread runs train 1.3× faster than one two-thread run, and the
     kernels' start-up overlaps. A failing run stops the sweep with the run and the error; its
@@ -159,6 +160,8 @@ def execute(points: list[dict], notebooks: Path | None = None, progress: bool = 
     notebooks.mkdir(parents=True, exist_ok=True)
     folders = [run_folder(p) for p in points]
     todo = [(p, f) for p, f in zip(points, folders, strict=True) if not runs.finished(f)]
+    # the most tokens first: a long run started last would train alone while the other workers idle
+    todo.sort(key=lambda pf: -pf[0]["steps"] * pf[0]["batch"] * pf[0]["seq_len"])
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):
         slots.put(slot)
