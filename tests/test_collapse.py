@@ -54,3 +54,8 @@ def test_too_few_runs_per_length_is_an_error():
     with pytest.raises(ValueError, match="lengths"):
         collapse.fit(ratio[:6], kl[:6], lengths[:6], state[:6])
     assert collapse.collapse_claim(None, runs=6).verdict == claims.UNRESOLVED
+
+
+def test_the_reading_says_why_when_there_is_no_test():
+    assert "not resolved" in collapse.reading(None, 5, 17) and "5 of the 17" in collapse.reading(None, 5, 17)
+    assert "F-test p = " in collapse.reading(collapse.fit(*synthetic()), 15, 15)

@@ -110,6 +110,16 @@ def fit(ratio: np.ndarray, kl: np.ndarray, seq_len: np.ndarray, state: np.ndarra
                        coefficients=tuple(float(c) for c in coefficients), u_range=(float(u.min()), float(u.max())))
 
 
+def reading(result: CollapseFit | None, converged: int, runs: int) -> str:
+    """The chapter's sentence on the test: its numbers, or why there are none."""
+    if result is None:
+        return (f"Only {converged} of the {runs} SSM runs have converged, too few for the test (it needs at least "
+                f"{DEGREE + 2} converged runs at each of two lengths), so the collapse is not resolved at this preset")
+    return (f"Over the {result.n} converged runs the spread of ln KL about the single curve is {result.spread_single:.3f}, "
+            f"about the per-length curves {result.spread_per_length:.3f} and about a curve in dim(z) alone "
+            f"{result.spread_state_only:.3f} (F-test p = {result.p_value:.3f})")
+
+
 def verdict(result: CollapseFit | None) -> str:
     """Three-way: the points collapse, do not, or this preset's runs cannot tell (None: too few converged runs)."""
     if result is None or not np.isfinite(result.p_value):
