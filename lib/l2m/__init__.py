@@ -41,10 +41,13 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       config     TrainConfig: one run's parameters, validated (book/04's parameters cell)
       tasks      the data and loss of a run: fresh Gaussian sequences (KL) or corpus text (NLL)
       train      the training loop (AdamW, resumable, DDP)                 config, tasks, models → train → runs
+      convergence  has a run finished learning: its half-budget branch against it          → train
       runs       run folders: checkpoints and metrics, keyed by the config and the code
       sweep      chapter 04 executed over a grid of configs                                 train → sweep
       condition  the sweep's runs beside what the data asks for (ch. 05)   runs, state, captured → condition
       binding    where the bound binds: captured MI against state size (ch. 05)            condition → binding
+      kl_length  average KL against L: GPT2 steady, fixed SSMs rising (ch. 05)                runs → kl_length
+      collapse   KL against I_BP·C/dim(z): one curve or one per length (ch. 05)          condition → collapse
 
     the book                  what every chapter uses
       params     validate a chapter's parameters into a frozen config; BookError, the errors shown as one line
