@@ -272,9 +272,8 @@ def points_figure(
         text = list((labels or {}).get(name, [name] * len(x)))
         fig.add_scatter(x=x, y=y, error_y={"type": "data", "array": se, "visible": True}, name=name,
                         mode="lines+markers" if lines else "markers", text=text,
-                        marker={"size": 9, "color": colorway[i % len(colorway)],
-                                "symbol": ["circle-open" if h else "circle" for h in (hollow or {}).get(name, [])]
-                                or "circle"},
+                        marker={"size": 9, "color": colorway[i % len(colorway)], "symbol": [
+                            "circle-open" if h else "circle" for h in (hollow or {}).get(name, [])] or "circle"},
                         hovertemplate=f"%{{text}}<br>{x_title or 'x'}=%{{x}}<br>%{{y:.3f}} ± %{{error_y.array:.3f}}"
                                       f"<extra>{name}</extra>")
     for j, (name, (x, y)) in enumerate((references or {}).items()):
