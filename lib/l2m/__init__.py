@@ -45,6 +45,9 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       sweep      chapter 04 executed over a grid of configs                                 train → sweep
       condition  the sweep's runs beside what the data asks for (ch. 05)   runs, state, captured → condition
       binding    where the bound binds: captured MI against state size (ch. 05)            condition → binding
+      bpe        a small byte-level BPE trained on a corpus's training documents            corpus → bpe → tokenizer
+      textruns   text runs' NLL by position on held-out sentence windows, document bootstrap  runs, passes → textruns
+      text_claims  GPT2 against Mamba on text: the claims, figure and tables (ch. 05)     textruns → text_claims
 
     the book                  what every chapter uses
       params     validate a chapter's parameters into a frozen config; BookError, the errors shown as one line

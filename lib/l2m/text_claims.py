@@ -236,3 +236,37 @@ def position_figure(found: list[Pair], seed: int = 0) -> go.Figure:
     fig.update_yaxes(title_text="NLL (nats per token)", row=1, col=1)
     fig.update_yaxes(title_text="GPT2 − Mamba (nats)", row=2, col=1)
     return fig
+
+
+NO_TEXT_RUNS = ("the grid has no text runs: the default and quick presets cannot afford them within the book's "
+                "30 minutes; presets/grids/text.yml has GPT2 and Mamba trained on books")
+
+
+def status(found: list[Pair]) -> str:
+    """One line: what the section shows, or that the grid has no text runs."""
+    if not found:
+        return NO_TEXT_RUNS
+    r = found[0].gpt2
+    return (f"{len(found)} GPT2–Mamba pair{'s' if len(found) > 1 else ''} trained on {r.config.corpus} at L = "
+            f"{r.config.seq_len} with a {r.model_config.vocab_size:,}-token vocabulary")
+
+
+def empty_figure() -> go.Figure:
+    """The figure's place when the grid has no text runs: the one line, no axes."""
+    fig = go.Figure(layout={"template": plots.TEMPLATE, "height": 160})
+    fig.add_annotation(text=NO_TEXT_RUNS, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def note(found: list[Pair], rows: list[Claim]) -> str:
+    """The closing note: each run's size, tokens, seconds, final evaluation NLL and convergence; each claim's numbers."""
+    if not found:
+        return NO_TEXT_RUNS
+    table = run_table(found)
+    parts = [f"{r['run']}: {r['parameters']:,} parameters, {r['tokens seen']:,} tokens in {r['train s']:,} s, "
+             f"evaluation NLL {r['eval NLL (random windows)']:.3f} (sentence windows {r['NLL (sentence windows)']:.3f}), "
+             f"{r['convergence']}" for r in table.to_dict("records")]
+    parts += [f"{c.claim.lower()}: {c.measured}, {c.verdict}" for c in rows]
+    return "; ".join(parts)
