@@ -40,11 +40,17 @@ class Pair:
 
     @property
     def label(self) -> str:
-        return f"{sweep.label(self.gpt2.config)} vs {sweep.label(self.mamba.config)}"
+        return f"{short_label(self.gpt2)} vs {short_label(self.mamba)}"
 
     @property
     def converged(self) -> bool:
         return self.gpt2.converged and self.mamba.converged
+
+
+def short_label(run: runs.Run) -> str:
+    """``gpt2 2×64 (428k)``: architecture, layers × width, parameters."""
+    m = run.model_config
+    return f"{m.arch} {m.n_layer}×{m.d_model} ({run.metrics['n_params'] / 1e3:,.0f}k)"
 
 
 def text_runs(finished: list[runs.Run]) -> list[runs.Run]:
@@ -63,8 +69,8 @@ def pairs(finished: list[runs.Run], per_doc: int = textruns.PER_DOC) -> list[Pai
     for group in groups.values():
         by_size = {a: sorted(group.get(a, []), key=lambda r: r.metrics["n_params"]) for a in ("gpt2", "mamba")}
         for g, m in zip(by_size["gpt2"], by_size["mamba"]):
-            found.append(Pair(g, m, textruns.position_nll(g, per_doc, sweep.label(g.config)),
-                              textruns.position_nll(m, per_doc, sweep.label(m.config))))
+            found.append(Pair(g, m, textruns.position_nll(g, per_doc, short_label(g)),
+                              textruns.position_nll(m, per_doc, short_label(m))))
     for p in found:
         textruns.check_paired([p.gpt2_nll, p.mamba_nll])
     return sorted(found, key=lambda p: p.gpt2.metrics["n_params"])
@@ -219,19 +225,26 @@ def position_figure(found: list[Pair], seed: int = 0) -> go.Figure:
             name = nll.label + ("" if r.converged else " (not converged)")
             unconverged |= set() if r.converged else {name}
             series[name], errors[name] = smooth @ nll.mean, 2 * (b @ smooth.T).std(0, ddof=1)
-        name = f"GPT2 − Mamba: {p.label}" + ("" if p.converged else " (not converged)")
+        name = f"GPT2 − Mamba, {p.label}" + ("" if p.converged else " (not converged)")
         unconverged |= set() if p.converged else {name}
         diffs[name] = smooth @ (p.gpt2_nll.mean - p.mamba_nll.mean)
         diff_errors[name] = 2 * ((bg - bm) @ smooth.T).std(0, ddof=1)
     top = plots.curves_figure(centres, series, errors=errors, log_x=True)
     bottom = plots.curves_figure(centres, diffs, references={"0": 0.0}, errors=diff_errors, log_x=True)
+    colorway = plots.BOOK_LOOK.layout.colorway
+    for i, trace in enumerate(t for t in bottom.data if t.name in diffs or (t.showlegend is False and t.fill)):
+        color = colorway[(len(series) + i // 2) % len(colorway)]  # band then line: after the runs' colours
+        if trace.fill:
+            trace.fillcolor = color
+        else:
+            trace.line.color = color
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
     for row, part in ((1, top), (2, bottom)):
         for trace in part.data:
             if trace.name in unconverged:
                 trace.line.dash = "dot"
             fig.add_trace(trace, row=row, col=1)
-    fig.update_layout(template=plots.TEMPLATE, height=620)
+    fig.update_layout(template=plots.TEMPLATE, height=680, legend={"orientation": "h", "y": -0.15, "x": 0})
     fig.update_xaxes(type="log", row=1, col=1)
     fig.update_xaxes(type="log", title_text="position t (log-spaced windows, 16 a decade)", row=2, col=1)
     fig.update_yaxes(title_text="NLL (nats per token)", row=1, col=1)
