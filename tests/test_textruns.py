@@ -183,3 +183,9 @@ def test_corpus_bpe_loads_by_its_id_and_keeps_text_whole(tmp_path, monkeypatch):
     assert tok.decode(ids) == text  # byte-level: no unknown token, nothing lost
     pieces = tokenizer.encode(tok, tokenizer.split_text(text, 4096))  # the token cache's chunking changes nothing
     assert [i for p in pieces for i in p] == ids
+
+
+def test_without_text_runs_the_section_says_so_in_one_line():
+    assert text_claims.pairs([]) == [] and text_claims.chapter_claims([]) == []
+    assert text_claims.status([]) == text_claims.note([], []) == text_claims.NO_TEXT_RUNS
+    assert "\n" not in text_claims.NO_TEXT_RUNS and len(text_claims.empty_figure().data) == 0
