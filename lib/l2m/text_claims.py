@@ -15,13 +15,14 @@ decade. A claim whose runs have not all converged (:mod:`l2m.convergence`) is "n
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import claims, convergence, paper, plots, runs, sweep, textruns
+from . import claims, convergence, paper, plots, runs, textruns
 from .claims import Claim
 
 EARLY = 10  # early positions: t = 1..10, the first decade
@@ -131,14 +132,14 @@ def pair_claims(pair: Pair, draws: np.ndarray) -> list[Claim]:
     margin = FLAT * float(early_weights(n) @ m.mean)
     rows = [_row(
         "At comparable size Mamba is as good as or better than GPT2 at early positions",
-        f"GPT2 − Mamba at t ≤ {EARLY}: {early:+.3f} ± {early_sd:.3f} nats",
+        f"{pair.label}: GPT2 − Mamba at t ≤ {EARLY}: {early:+.3f} ± {early_sd:.3f} nats",
         f"whole 2-sd interval above −{margin:.3f} (as good: within 1 % of the NLL, what a doubling of the budget "
         "may still change in a converged run)",
         lambda v, s: claims.exceeds(v, s, 0.0, -margin), early, early_sd, early_r, pair.converged, why)]
     late, late_sd, late_r = _statistic(late_weights(n), [m.mean, g.mean], [1, -1], [bm, bg])
     rows.append(_row(
         "GPT2 pulls ahead of Mamba at later positions",
-        f"Mamba − GPT2 at t > {n // 10}: {late:+.3f} ± {late_sd:.3f} nats",
+        f"{pair.label}: Mamba − GPT2 at t > {n // 10}: {late:+.3f} ± {late_sd:.3f} nats",
         "whole 2-sd interval above 0 (an ordering: no margin)",
         lambda v, s: claims.exceeds(v, s, 0.0), late, late_sd, late_r, pair.converged, why))
     sm, sm_sd, sm_r = _statistic(slope_weights(n), [m.mean], [1], [bm])
@@ -156,7 +157,8 @@ def pair_claims(pair: Pair, draws: np.ndarray) -> list[Claim]:
     gated, why = _gate(verdict, pair.converged, why)
     share = share if gated == verdict else None  # the redraws' share belongs to the numbers' own verdict
     rows.append(Claim("Mamba's NLL flattens over the last decade of positions while GPT2's still falls", FIGURE_WHERE,
-                      f"slope of NLL against ln t at t > {n // 10}: Mamba {sm:+.4f} ± {sm_sd:.4f}, GPT2 {sg:+.4f} ± "
+                      f"{pair.label}: slope of NLL against ln t at t > {n // 10}: Mamba {sm:+.4f} ± {sm_sd:.4f}, "
+                      f"GPT2 {sg:+.4f} ± "
                       f"{sg_sd:.4f} nats per e-fold", gated,
                       f"Mamba's slope within ±{flat:.4f} of 0 and GPT2's below −{flat:.4f}, both with their 2-sd "
                       "intervals (flat: a change under 1 % of the NLL over the decade, the text runs' convergence "
@@ -194,7 +196,7 @@ def run_table(found: list[Pair]) -> pd.DataFrame:
     for p in found:
         for r, nll in ((p.gpt2, p.gpt2_nll), (p.mamba, p.mamba_nll)):
             c, conv = r.config, r.convergence
-            rows.append({"run": sweep.label(c), "parameters": r.metrics["n_params"], "L": c.seq_len,
+            rows.append({"run": short_label(r), "parameters": r.metrics["n_params"], "L": c.seq_len,
                          "vocabulary": r.model_config.vocab_size, "tokens seen": c.steps * c.batch * c.seq_len,
                          "train s": round(r.train_s), "eval NLL (random windows)": round(r.average, 4),
                          "NLL (sentence windows)": round(float(nll.mean.mean()), 4), "windows": nll.windows,
@@ -282,5 +284,7 @@ def note(found: list[Pair], rows: list[Claim]) -> str:
     parts = [f"{r['run']}: {r['parameters']:,} parameters, {r['tokens seen']:,} tokens in {r['train s']:,} s, "
              f"evaluation NLL {r['eval NLL (random windows)']:.3f} (sentence windows {r['NLL (sentence windows)']:.3f}), "
              f"{r['convergence']}" for r in table.to_dict("records")]
-    parts += [f"{c.claim.lower()}: {c.measured}, {c.verdict}" for c in rows]
+    for c in rows:
+        own = re.search(r"\(the numbers alone: ([^)]*)\)", c.why)  # a gated row: what its numbers said
+        parts.append(f"{c.claim}, {c.measured}: {c.verdict}" + (f" (the numbers alone: {own[1]})" if own else ""))
     return "; ".join(parts)
