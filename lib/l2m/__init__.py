@@ -48,6 +48,9 @@ the import arrows run the other way (b imports a) and never form a cycle (tests/
       binding    where the bound binds: captured MI against state size (ch. 05)            condition → binding
       kl_length  average KL against L: GPT2 steady, fixed SSMs rising (ch. 05)                runs → kl_length
       collapse   KL against I_BP·C/dim(z): one curve or one per length (ch. 05)          condition → collapse
+      bpe        a small byte-level BPE trained on a corpus's training documents            corpus → bpe → tokenizer
+      textruns   text runs' NLL by position on held-out sentence windows, document bootstrap  runs, passes → textruns
+      text_claims  GPT2 against Mamba on text: the claims, figure and tables (ch. 05)     textruns → text_claims
 
     the book                  what every chapter uses
       params     validate a chapter's parameters into a frozen config; BookError, the errors shown as one line
