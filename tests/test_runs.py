@@ -34,4 +34,4 @@ def test_training_code_digest_adds_the_text_modules():
 
     assert train.training_code_digest("gaussian") != train.training_code_digest("text")
     assert train.training_code_digest("gaussian") == train.cache.source_digest(
-        [train.models, train.config, train, tasks, train.gaussian])
+        [train.models, train.config, train, tasks, train.gaussian, train.convergence])
