@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from . import claims, gaussian
+from .binding import SSMS
 from .condition import covariance
 
 DEGREE = 2  # quadratic in ln(ratio): the curve bends from a floor (large states) to the marginal (tiny states)
@@ -64,7 +65,7 @@ class CollapseFit:
 def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
     """The SSM runs of ``table`` (:func:`l2m.condition.gaussian_runs`) with the collapse's ratio: L, state, I_BP(L/2)
     per channel, ratio = I_BP · channels / state, average KL with its standard error, converged, label."""
-    ssm = table[~table["arch"].isin(("gpt2", "swa"))].copy()
+    ssm = table[table["arch"].isin(SSMS)].copy()
     ssm["i_bp"] = [float(gaussian.bipartite_mi(covariance(r.layers, r.family, r.L), r.L // 2)) for r in ssm.itertuples()]
     ssm["ratio"] = ssm["i_bp"] * ssm["channels"] / ssm["state"]
     ssm["kl_se"] = [run.average_se for run in ssm["run"]]

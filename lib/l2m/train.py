@@ -120,11 +120,15 @@ def sequence_losses(model: torch.nn.Module, task: GaussianTask | TextTask, cfg: 
     return np.concatenate(rows)
 
 
+def _stderr(values: np.ndarray) -> np.ndarray:
+    """Standard error of the mean over the first axis (the evaluation sequences); 0 for a single sequence."""
+    return values.std(0, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else np.zeros(values.shape[1:])
+
+
 def evaluate(model: torch.nn.Module, task: GaussianTask | TextTask, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error of the loss at every position over the fixed evaluation set, (L,) each."""
     losses = sequence_losses(model, task, cfg)
-    stderr = losses.std(0, ddof=1) / math.sqrt(len(losses)) if len(losses) > 1 else np.zeros(cfg.seq_len)
-    return losses.mean(0), stderr
+    return losses.mean(0), _stderr(losses)
 
 
 def binned_curve(losses: np.ndarray, points: int = 500) -> dict[str, list]:
@@ -225,16 +229,14 @@ def _write_metrics(folder: Path, info: dict[str, Any], cfg: TrainConfig, model: 
                    device: torch.device) -> None:
     """Evaluate the trained model, measure its convergence and write ``metrics.json``, the mark of a finished run."""
     per_sequence = sequence_losses(model, task, cfg)
-    per_position = per_sequence.mean(0)
-    stderr = per_sequence.std(0, ddof=1) / math.sqrt(len(per_sequence)) if len(per_sequence) > 1 else 0 * per_position
+    per_position, stderr = per_sequence.mean(0), _stderr(per_sequence)
     t0 = time.perf_counter()
     converged = _convergence(folder, cfg, task, per_sequence.mean(1), device)
     hs = state.history_state(model.cfg)
     tokens = (cfg.steps - start) * cfg.batch * cfg.seq_len
     metrics = info | {
         "metric": task.metric, "average": float(per_position.mean()), "per_position": per_position.tolist(),
-        "average_se": float(per_sequence.mean(1).std(ddof=1) / math.sqrt(len(per_sequence))) if len(per_sequence) > 1
-        else 0.0,
+        "average_se": float(_stderr(per_sequence.mean(1))),
         "per_position_se": stderr.tolist(), "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 20):])),
         "loss_curve": binned_curve(np.asarray(losses)), "steps_this_call": cfg.steps - start, "train_s": train_s,
         "convergence": converged, "convergence_s": time.perf_counter() - t0,
@@ -320,6 +322,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     rows = slice(rank * cfg.batch // world, (rank + 1) * cfg.batch // world)
     bar = _progress_bar(cfg, start, progress and rank == 0)
     last_good, t0 = start, time.perf_counter()
+    branch = _branch_step(cfg)
     model.train()
     try:
         for step in range(start, cfg.steps):
@@ -331,7 +334,7 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
             losses.append(value)
             bar.update(cfg.batch * cfg.seq_len)
             bar.set_postfix(loss=f"{value:.4g}", refresh=False)
-            if step + 1 == _branch_step(cfg) and rank == 0:  # the half-budget run leaves here (l2m.convergence)
+            if step + 1 == branch and rank == 0:  # the half-budget run leaves here (l2m.convergence)
                 runs.save_checkpoint(folder / BRANCH, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                                        "scheduler": schedule.state_dict()})
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
