@@ -188,3 +188,54 @@ def test_the_longest_runs_start_first(tmp_path, monkeypatch):
     points = sweep.expand([{"arch": "gpt2", "layers": 2, "steps": [10, 40, 20]}], SHARED, tokens_per_step=256)
     assert sweep.execute(points, tmp_path, progress=False, workers=1) == [sweep.run_folder(p) for p in points]
     assert started == [40, 20, 10]  # most tokens first; the results keep the grid's order
+
+
+def test_a_warm_entry_chains_each_length_to_the_next_shorter_run_of_the_same_model():
+    grid = [{"arch": "mamba", "layers": [1, 2, 3], "d_state": [2, 4], "warm_start": True},
+            {"arch": "gpt2", "layers": [1, 2]}]  # cold: no init_from
+    points = sweep.expand(grid, SHARED, tokens_per_step=256)
+    by = {(p["arch"], p["d_state"], p["layers"]): p for p in points}
+    for d_state in (2, 4):
+        assert by[("mamba", d_state, 1)]["init_from"] == ""  # the shortest starts from random weights
+        for layers in (2, 3):
+            assert by[("mamba", d_state, layers)]["init_from"] == sweep.run_folder(by[("mamba", d_state, layers - 1)]).name
+    assert all(p["init_from"] == "" for p in points if p["arch"] == "gpt2")
+    with pytest.raises(ValueError, match="warm_start"):
+        sweep.check_grid([{"arch": "mamba2", "layers": [1, 2], "d_state": 1, "grow": "d_state", "warm_start": True}])
+
+
+def test_a_warm_grown_state_starts_from_the_same_mamba_with_the_smaller_state():
+    base = {"arch": "mamba", "n_layer": 1, "d_model": 16, "expand": 2, "d_conv": 2}
+    grid = [base | {"layers": [2, 3, 4], "d_state": 1, "warm_start": True},  # fixed: 1, 1, 1
+            base | {"layers": [2, 3, 4], "d_state": 1, "grow": "d_state", "warm_start": True}]  # grown: 1, 3, 9
+    points = sweep.expand(grid, SHARED, tokens_per_step=256)
+    by = {(p["seq_len"], p["d_state"]): p for p in points}
+    assert sorted(by) == [(16, 1), (64, 1), (64, 3), (256, 1), (256, 9)]  # L = 16 is one run, shared
+    name = {k: sweep.run_folder(p).name for k, p in by.items()}
+    assert by[(64, 3)]["init_from"] == name[(16, 1)] and by[(256, 9)]["init_from"] == name[(64, 3)]
+    assert by[(64, 1)]["init_from"] == name[(16, 1)] and by[(256, 1)]["init_from"] == name[(64, 1)]
+
+
+def test_a_warm_run_waits_for_its_source_and_the_longest_chain_starts_first(tmp_path, monkeypatch):
+    started, done = [], set()
+    def execute_one(point, folder, *rest):
+        assert point["init_from"] in done | {""}, "started before its source finished"
+        started.append((point["arch"], point["layers"]))
+        done.add(folder.name)
+        return folder.name
+    monkeypatch.setattr(sweep, "_execute_one", execute_one)
+    monkeypatch.setattr(sweep.runs, "finished", lambda folder: False)
+    monkeypatch.setattr(sweep.runs, "load_run", lambda folder: folder)
+    grid = [{"arch": "mamba", "layers": [1, 2, 3], "warm_start": True}, {"arch": "gpt2", "layers": 3, "steps": 400}]
+    points = sweep.expand(grid, SHARED, tokens_per_step=256)
+    sweep.execute(points, tmp_path, progress=False, workers=1)
+    # the chain's 3 × 150 steps of 256 tokens (115k) starts before GPT2's 400 × 256 (102k); then GPT2 heads more
+    # than what is left of the chain (77k), and the chain goes on in order of length
+    assert started == [("mamba", 1), ("gpt2", 3), ("mamba", 2), ("mamba", 3)]
+
+
+def test_an_entry_may_give_each_length_its_own_steps():
+    points = sweep.expand([{"arch": "gpt2", "layers": [1, 2], "steps": {1: 30, 2: 70}}], SHARED)
+    assert [(p["layers"], p["steps"]) for p in points] == [(1, 30), (2, 70)]
+    with pytest.raises(ValueError, match="steps as a mapping"):
+        sweep.check_grid([{"arch": "gpt2", "layers": [1, 2], "steps": {1: 30}}])

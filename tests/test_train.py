@@ -203,3 +203,63 @@ def test_chapter_04_bad_arch_is_one_clear_line(tmp_path):
                                    parameters={"arch": "rwkv"}, progress_bar=False, cwd=str(book))
     assert error.value.traceback == ["ParameterError: arch = 'rwkv' is not allowed: use one of 'gpt2', 'swa', "
                                      "'mamba', 'mamba2' (model family)"]
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "mamba"])
+def test_a_warm_run_starts_from_the_shorter_run_with_its_position_table_tiled(arch, tmp_path):
+    short = train.train(small(arch=arch, layers=1, steps=12), tmp_path / "short", progress=False)  # L = 4
+    source = runs.load_checkpoint(short.folder)["model"]
+    cfg = small(arch=arch, layers=2, steps=12, init_from=str(short.folder))  # L = 16
+    seen = []
+    warm = train.train(cfg, tmp_path / "warm", progress=False,
+                       callback=lambda s, loss, model: seen.append(model.state_dict()) if s == 1 else None)
+    start = runs.load_payload(tmp_path / "warm" / "checkpoint.pt")  # the last one; step 0's was replaced
+    first = torch.load(tmp_path / "warm" / train.BRANCH, weights_only=True)  # exists: the run has a half budget
+    assert first and start["config"]["init_from"] == str(short.folder)
+    # step 0 is the source: rebuild it the way train does and compare every tensor
+    model = train.build(cfg, tasks.make_task(cfg, torch.device("cpu")))
+    train.warm_start(model, source)
+    table = "backbone.wpe.weight" if arch == "gpt2" else "position.weight"
+    for name, value in model.state_dict().items():
+        expected = source[name].repeat(4, 1) if name == table else source[name]
+        assert torch.equal(value, expected), name
+    assert model.state_dict()[table].shape[0] == 16 and seen  # and the run trained from there
+    assert warm.average < float(np.mean(short.per_position)) * 50  # a finite, trained KL
+
+
+def test_a_warm_run_is_keyed_by_its_source_and_refuses_another_model(tmp_path):
+    short = train.train(small(arch="mamba", layers=1, steps=12), tmp_path / "short", progress=False)
+    assert train.default_run_dir(small(arch="mamba", init_from=short.folder.name)) != train.default_run_dir(small(arch="mamba"))
+    with pytest.raises(train.NotWarmStartable, match="not a finished run"):
+        train.train(small(arch="mamba", init_from=str(tmp_path / "nothing")), tmp_path / "a", progress=False)
+    with pytest.raises(train.NotWarmStartable, match="shorter length"):  # d_state differs: another model
+        train.train(small(arch="mamba", d_state=3, init_from=str(short.folder)), tmp_path / "b", progress=False)
+    with pytest.raises(train.NotWarmStartable, match="another model"):  # gpt2 weights into a mamba
+        gpt = train.train(small(layers=1, steps=12), tmp_path / "gpt", progress=False)
+        train.train(small(arch="mamba", init_from=str(gpt.folder)), tmp_path / "c", progress=False)
+
+
+def test_a_widened_mamba_state_starts_as_the_very_function_of_the_source(tmp_path):
+    """d_state grown from 2 to 5: the source's states stay, the new ones get C = 0 and add nothing to the output."""
+    source_cfg = small(arch="mamba", n_layer=1, d_model=16, expand=2, d_conv=2, d_state=2, steps=12)
+    source = train.train(source_cfg, tmp_path / "source", progress=False)
+    weights = runs.load_checkpoint(source.folder)["model"]
+    wide_cfg = small(arch="mamba", n_layer=1, d_model=16, expand=2, d_conv=2, d_state=5, init_from=str(source.folder))
+    task = tasks.make_task(wide_cfg, torch.device("cpu"))
+    wide, narrow = train.build(wide_cfg, task), train.build(source_cfg, task)
+    fresh = {k: v.clone() for k, v in wide.state_dict().items()}
+    train.warm_start(wide, weights)
+    narrow.load_state_dict(weights)
+    batch = task.sample(1, 4, "eval")
+    with torch.no_grad():
+        torch.testing.assert_close(wide(batch.inputs), narrow(batch.inputs), rtol=1e-5, atol=1e-6)
+    a_log, x_proj = "backbone.layers.0.mixer.A_log", "backbone.layers.0.mixer.x_proj.weight"
+    assert torch.equal(wide.state_dict()[a_log][:, :2], weights[a_log])
+    assert torch.equal(wide.state_dict()[a_log][:, 2:], fresh[a_log][:, 2:])  # the new states' own initial decay
+    rank = weights[x_proj].shape[0] - 4
+    rows = wide.state_dict()[x_proj]
+    assert torch.equal(rows[: rank + 2], weights[x_proj][: rank + 2])  # Δ and the old B
+    assert torch.equal(rows[rank + 5 : rank + 7], weights[x_proj][rank + 2 :])  # the old C
+    assert not rows[rank + 7 :].any() and rows[rank + 2 : rank + 5].any()  # new C = 0, new B initialised
+    trained = train.train(wide_cfg, tmp_path / "wide", progress=False)
+    assert np.isfinite(trained.average)

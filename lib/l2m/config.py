@@ -64,6 +64,11 @@ class TrainConfig:
     tokenizer: str = param("smollm2-135m", Rule(_text, "a tokenizer name or local folder", "text task: tokenizer"))
     run_dir: str = param("", Rule(_text, "a folder, or '' for the cache folder keyed by the parameters",
                                   "where checkpoints and metrics go"))
+    # a run at length L may start from a finished run of the same model at a shorter length (the issue's "initialise
+    # a length's run from the previous length's"): its folder's name keys this run, and that name is the source's key
+    init_from: str = param("", Rule(_text, "a finished run's folder (a name under the cache's runs/ or a path), or ''",
+                                    "start from that run's weights, its position table tiled to this L; '' starts "
+                                    "from random weights"))
 
     def __post_init__(self) -> None:
         if self.seq_len == 0:  # resolved here so that the key and the checkpoint hold the real length

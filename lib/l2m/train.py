@@ -12,6 +12,9 @@ branch of itself, and stores whether doubling the budget still paid (:mod:`l2m.c
 The tasks (data and loss) are in :mod:`l2m.tasks`, the run folders (checkpoints every
 ``checkpoint_every`` steps and at step 0, ``metrics.json`` at the end) in :mod:`l2m.runs`.
 
+``init_from`` starts a run from a finished run of the same model at a shorter length (:func:`warm_start`: its
+position table tiled), a curriculum over length that reaches a given KL at L = 256 in a fraction of the steps.
+
 Re-running a finished run loads its metrics; an interrupted one resumes from its checkpoint and,
 on the CPU, ends with the same metrics as an uninterrupted run (batch ``s`` is drawn from a seed
 made of ``(seed, s)``, never from a stream that a restart would rewind). A missing or unreadable
@@ -85,6 +88,77 @@ def build(cfg: TrainConfig, task: GaussianTask | TextTask) -> models.SequenceMod
                                expand=cfg.expand, d_conv=cfg.d_conv)
     torch.manual_seed(cfg.seed)
     return models.build_model(mcfg)
+
+
+POSITION_TABLES = ("backbone.wpe.weight", "position.weight")  # learned absolute positions, (max_len, d_model)
+
+
+class NotWarmStartable(BookError, ValueError):
+    """``init_from`` names no finished run, or a run of another model."""
+
+
+def source_folder(init_from: str) -> Path:
+    """The finished run that ``init_from`` names: a folder under the cache's ``runs/``, else a path."""
+    named = cache.cache_dir() / "runs" / init_from
+    folder = named if named.is_dir() else Path(init_from)
+    if not runs.finished(folder):
+        raise NotWarmStartable(f"init_from = {init_from!r} is not a finished run (no metrics.json there): train it "
+                               f"first, or use '' to start from random weights")
+    return folder
+
+
+def warm_start(model: torch.nn.Module, source: dict[str, torch.Tensor]) -> None:
+    """Load a finished run's weights into ``model``: every tensor as it is, the position tables tiled, a Mamba's
+    state widened.
+
+    Used to start a run at length L from the same model trained at a shorter length, as curricula over length do.
+    The Gaussian data's hierarchy (Appx. C) repeats its blocks every 4**l tokens, so a table of L/4 positions tiled
+    four times gives every block the positions the shorter run learned for one; the state-space weights do not depend
+    on L at all. A Mamba whose ``d_state`` grew (a state grown like L^β) keeps the source's states and adds new ones
+    with this model's own initial decay rates and input maps and a zero output map (their C), so it starts as the very
+    function the source computes (:func:`_widened_state`). Anything else of another shape is a different model, and an
+    error.
+    """
+    target = model.state_dict()
+    if set(source) != set(target):
+        raise NotWarmStartable(f"init_from is another model: its weights {sorted(set(source) ^ set(target))[:3]} "
+                               "are not this model's")
+    loaded = {}
+    for name, here in target.items():
+        there = source[name]
+        if there.shape != here.shape and name.endswith(("mixer.A_log", "mixer.x_proj.weight")):
+            there = _widened_state(name, there, here, _state_size(source, name.replace("x_proj.weight", "A_log")))
+        if there.shape != here.shape:
+            tiles = here.shape[0] // max(1, there.shape[0])
+            if name not in POSITION_TABLES or there.shape[1:] != here.shape[1:] or tiles * there.shape[0] != here.shape[0]:
+                raise NotWarmStartable(f"init_from: {name} is {tuple(there.shape)} there and {tuple(here.shape)} here; "
+                                       "the source must be the same model at a shorter length (L divides this L; a "
+                                       "Mamba's d_state may grow)")
+            there = there.repeat(tiles, *([1] * (there.dim() - 1)))
+        loaded[name] = there
+    model.load_state_dict(loaded)
+
+
+def _state_size(weights: dict[str, torch.Tensor], name: str) -> int:
+    """A Mamba mixer's d_state, from its A_log (d_inner, d_state)."""
+    return weights[name.replace("x_proj.weight", "A_log")].shape[1]
+
+
+def _widened_state(name: str, there: torch.Tensor, here: torch.Tensor, old: int) -> torch.Tensor:
+    """A Mamba mixer's A_log or x_proj with ``old`` states of the source first and this model's new ones after.
+
+    x_proj maps the input to [Δ (rank r) | B (d_state) | C (d_state)] (transformers' MambaMixer); the new states keep
+    this model's initial A and B and get C = 0, so they add nothing to the output until training gives them a use.
+    """
+    if name.endswith("A_log"):
+        if there.shape[0] != here.shape[0] or there.shape[1] > here.shape[1]:
+            return there  # not a widening: the caller's shape check names it
+        return torch.cat([there, here[:, there.shape[1]:]], dim=1)
+    rank, new = there.shape[0] - 2 * old, (here.shape[0] - there.shape[0]) // 2 + old
+    if there.shape[1] != here.shape[1] or here.shape[0] != rank + 2 * new or new < old:
+        return there
+    dt, b, c = there.split([rank, old, old])
+    return torch.cat([dt, b, here[rank + old: rank + new], c, torch.zeros_like(here[rank + new + old:])])
 
 
 def optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
@@ -311,7 +385,10 @@ def train(cfg: TrainConfig, run_dir: Path | str | None = None, progress: bool = 
     if world > 1:
         torch.distributed.barrier()  # every rank decides before rank 0 writes the first checkpoint
     task = make_task(cfg, device)
-    model = build(cfg, task).to(device)
+    model = build(cfg, task)
+    if cfg.init_from and not resuming:  # a resumed run has its own weights
+        warm_start(model, load_checkpoint(source_folder(cfg.init_from))["model"])
+    model = model.to(device)
     opt, schedule = optimizer_and_schedule(model, cfg)
     losses = _resume(folder, cfg, model, opt, schedule, device) if resuming else []
     start, info = len(losses), _run_info(cfg, model, device, world)
@@ -378,7 +455,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"{pair!r} is not name=value")
         value = yaml.safe_load(text) if text else ""
         try:  # YAML reads 3e-3 as a string (its floats need a dot)
-            value = float(value) if isinstance(value, str) and name not in ("run_dir", "tokenizer") else value
+            value = float(value) if isinstance(value, str) and name not in ("run_dir", "tokenizer", "init_from") else value
         except ValueError:
             pass
         values[name] = value
