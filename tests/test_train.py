@@ -263,3 +263,14 @@ def test_a_widened_mamba_state_starts_as_the_very_function_of_the_source(tmp_pat
     assert not rows[rank + 7 :].any() and rows[rank + 2 : rank + 5].any()  # new C = 0, new B initialised
     trained = train.train(wide_cfg, tmp_path / "wide", progress=False)
     assert np.isfinite(trained.average)
+
+
+def test_an_interrupted_warm_run_resumes_to_the_same_metrics(tmp_path):
+    short = train.train(small(arch="mamba", layers=1, steps=12), tmp_path / "short", progress=False)
+    cfg = small(arch="mamba", layers=2, steps=25, init_from=str(short.folder))
+    whole = train.train(cfg, tmp_path / "whole", progress=False)
+    with pytest.raises(Interrupt):
+        train.train(cfg, tmp_path / "cut", progress=False, callback=stop_at(17))  # checkpoints at 0, 10
+    resumed = train.train(cfg, tmp_path / "cut", progress=False)
+    assert resumed.metrics["steps_this_call"] == 15
+    assert resumed.per_position.tolist() == whole.per_position.tolist() and resumed.convergence == whole.convergence

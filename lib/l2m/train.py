@@ -127,7 +127,7 @@ def warm_start(model: torch.nn.Module, source: dict[str, torch.Tensor]) -> None:
     for name, here in target.items():
         there = source[name]
         if there.shape != here.shape and name.endswith(("mixer.A_log", "mixer.x_proj.weight")):
-            there = _widened_state(name, there, here, _state_size(source, name.replace("x_proj.weight", "A_log")))
+            there = _widened_state(name, there, here, _state_size(source, name))
         if there.shape != here.shape:
             tiles = here.shape[0] // max(1, there.shape[0])
             if name not in POSITION_TABLES or there.shape[1:] != here.shape[1:] or tiles * there.shape[0] != here.shape[0]:
