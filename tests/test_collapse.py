@@ -59,3 +59,17 @@ def test_too_few_runs_per_length_is_an_error():
 def test_the_reading_says_why_when_there_is_no_test():
     assert "not resolved" in collapse.reading(None, 5, 17) and "5 of the 17" in collapse.reading(None, 5, 17)
     assert "F-test p = " in collapse.reading(collapse.fit(*synthetic()), 15, 15)
+
+
+def test_a_length_with_too_few_converged_runs_is_left_out_of_the_test():
+    import pandas as pd
+    ratio, kl, lengths, state = synthetic(per_length_shift=0.4)
+    points = pd.DataFrame({"ratio": ratio, "average_kl": kl, "L": lengths, "state": state,
+                           "converged": ~((lengths == 64) & (state > 32))})  # two converged runs at L = 64
+    result = collapse.fit_converged(points)
+    assert result.seq_lens == (16, 256) and result.n == 10
+    expected = collapse.fit(ratio[lengths != 64], kl[lengths != 64], lengths[lengths != 64], state[lengths != 64])
+    assert result.p_value == expected.p_value and collapse.verdict(result) == claims.FAILS
+    assert "L = 16, 256" in collapse.reading(result, 12, 15)
+    points["converged"] = lengths == 16  # one length only: no test
+    assert collapse.fit_converged(points) is None

@@ -38,6 +38,7 @@ class CollapseFit:
 
     n: int  # runs
     lengths: int  # distinct L
+    seq_lens: tuple[int, ...]  # those L
     rss_single: float
     rss_per_length: float
     rss_state_only: float
@@ -74,8 +75,10 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_converged(points: pd.DataFrame) -> CollapseFit | None:
-    """:func:`fit` on the converged runs of ``points`` (:func:`collapse_table`), or None when they are too few."""
+    """:func:`fit` on the converged runs of ``points`` (:func:`collapse_table`) at the lengths with enough of them
+    for a curve of their own (``DEGREE + 2``), or None when fewer than two lengths have that many."""
     kept = points[points["converged"]]
+    kept = kept[kept.groupby("L")["L"].transform("size") >= DEGREE + 2]
     try:
         return fit(kept["ratio"], kept["average_kl"], kept["L"], kept["state"])
     except ValueError:
@@ -104,7 +107,8 @@ def fit(ratio: np.ndarray, kl: np.ndarray, seq_len: np.ndarray, state: np.ndarra
     p_value = float(stats.f.sf(f_stat, p * (k - 1), dof_per)) if dof_per > 0 else np.nan
     grid = np.linspace(u.min(), u.max(), 200)
     monotone = bool(np.all(np.diff(np.polyval(coefficients, grid)) >= -1e-12))
-    return CollapseFit(n=n, lengths=k, rss_single=rss_single, rss_per_length=rss_per, rss_state_only=rss_state,
+    return CollapseFit(n=n, lengths=k, seq_lens=tuple(int(L) for L in np.unique(seq_len)), rss_single=rss_single,
+                       rss_per_length=rss_per, rss_state_only=rss_state,
                        spread_single=(rss_single / (n - p)) ** 0.5, spread_per_length=(rss_per / dof_per) ** 0.5
                        if dof_per > 0 else np.nan, spread_state_only=(rss_state / (n - p)) ** 0.5,
                        f_statistic=float(f_stat), p_value=p_value, monotone=monotone,
@@ -116,7 +120,8 @@ def reading(result: CollapseFit | None, converged: int, runs: int) -> str:
     if result is None:
         return (f"Only {converged} of the {runs} SSM runs have converged, too few for the test (it needs at least "
                 f"{DEGREE + 2} converged runs at each of two lengths), so the collapse is not resolved at this preset")
-    return (f"Over the {result.n} converged runs the spread of ln KL about the single curve is {result.spread_single:.3f}, "
+    return (f"Over the {result.n} converged runs at L = {', '.join(map(str, result.seq_lens))} (a length needs "
+            f"{DEGREE + 2} converged runs for a curve of its own) the spread of ln KL about the single curve is {result.spread_single:.3f}, "
             f"about the per-length curves {result.spread_per_length:.3f} and about a curve in dim(z) alone "
             f"{result.spread_state_only:.3f} (F-test p = {result.p_value:.3f})")
 
@@ -135,7 +140,7 @@ def verdict(result: CollapseFit | None) -> str:
 def collapse_claim(result: CollapseFit | None, runs: int = 0) -> claims.Claim:
     """The claims row: one monotone curve of I_BP·C/dim(z) explains log KL as well as a curve per length."""
     measured = (f"too few converged runs ({runs}) for ≥ 2 lengths with ≥ {DEGREE + 2} runs each" if result is None else
-                f"{result.n} converged runs at {result.lengths} lengths; spread of ln KL about one curve "
+                f"{result.n} converged runs at L = {', '.join(map(str, result.seq_lens))}; spread of ln KL about one curve "
                   f"{result.spread_single:.3f}, about a curve per length {result.spread_per_length:.3f}, about a curve "
                   f"in dim(z) alone {result.spread_state_only:.3f}; F = {result.f_statistic:.2f}, p = "
                 f"{result.p_value:.3f}; {'rising' if result.monotone else 'not monotone'}")
