@@ -239,3 +239,4 @@ def test_an_entry_may_give_each_length_its_own_steps():
     assert [(p["layers"], p["steps"]) for p in points] == [(1, 30), (2, 70)]
     with pytest.raises(ValueError, match="steps as a mapping"):
         sweep.check_grid([{"arch": "gpt2", "layers": [1, 2], "steps": {1: 30}}])
+
