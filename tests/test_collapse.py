@@ -73,3 +73,11 @@ def test_a_length_with_too_few_converged_runs_is_left_out_of_the_test():
     assert "L = 16, 256" in collapse.reading(result, 12, 15)
     points["converged"] = lengths == 16  # one length only: no test
     assert collapse.fit_converged(points) is None
+
+
+def test_the_extrapolation_is_read_as_far_as_the_collapse_allows():
+    assert collapse.extrapolation_status(None, 1.0).startswith("not computed")
+    assert collapse.extrapolation_status(collapse.fit(*synthetic()), np.nan).startswith("not computed")
+    assert "collapse onto" in collapse.extrapolation_status(collapse.fit(*synthetic()), 27_000.0)
+    split = collapse.extrapolation_status(collapse.fit(*synthetic(per_length_shift=0.4)), 27_000.0)
+    assert "rejects" in split and "not an estimate" in split

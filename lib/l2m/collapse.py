@@ -172,3 +172,15 @@ def state_needed(result: CollapseFit, target_kl: float, mi: tuple[float, float, 
     """
     ratio = result.ratio_for(target_kl)
     return tuple(m / ratio for m in mi)
+
+
+def extrapolation_status(result: CollapseFit | None, needed: float) -> str:
+    """How far the extrapolated state can be read: not computed, computed on a curve the collapse test rejects (the
+    method only, not an estimate), or computed on a curve it does not reject."""
+    if result is None or not np.isfinite(needed):
+        return "not computed at this preset: no text fit, no single curve, or no converged run at the longest length"
+    said = verdict(result)
+    if said == claims.HOLDS:
+        return "computed from converged runs that collapse onto the single curve"
+    return (f"computed on a single curve that the collapse test {'rejects' if said == claims.FAILS else 'cannot confirm'} "
+            f"at this preset (the collapse {said}): it shows the method, it is not an estimate")
