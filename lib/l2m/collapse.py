@@ -37,8 +37,7 @@ class CollapseFit:
     """The three fits of log KL and the F-test between the single and the per-length curves."""
 
     n: int  # runs
-    lengths: int  # distinct L
-    seq_lens: tuple[int, ...]  # those L
+    seq_lens: tuple[int, ...]  # the distinct L of the runs
     rss_single: float
     rss_per_length: float
     rss_state_only: float
@@ -50,6 +49,11 @@ class CollapseFit:
     monotone: bool  # the single curve rises over the measured ratios
     coefficients: tuple[float, ...]  # the single curve, numpy.polyval order, in u = ln(ratio)
     u_range: tuple[float, float]
+
+    @property
+    def lengths(self) -> int:
+        """How many distinct L the runs have."""
+        return len(self.seq_lens)
 
     def curve(self, ratio: np.ndarray) -> np.ndarray:
         """The single curve's KL at ``ratio`` (nats per state number)."""
@@ -107,7 +111,7 @@ def fit(ratio: np.ndarray, kl: np.ndarray, seq_len: np.ndarray, state: np.ndarra
     p_value = float(stats.f.sf(f_stat, p * (k - 1), dof_per)) if dof_per > 0 else np.nan
     grid = np.linspace(u.min(), u.max(), 200)
     monotone = bool(np.all(np.diff(np.polyval(coefficients, grid)) >= -1e-12))
-    return CollapseFit(n=n, lengths=k, seq_lens=tuple(int(L) for L in np.unique(seq_len)), rss_single=rss_single,
+    return CollapseFit(n=n, seq_lens=tuple(int(L) for L in np.unique(seq_len)), rss_single=rss_single,
                        rss_per_length=rss_per, rss_state_only=rss_state,
                        spread_single=(rss_single / (n - p)) ** 0.5, spread_per_length=(rss_per / dof_per) ** 0.5
                        if dof_per > 0 else np.nan, spread_state_only=(rss_state / (n - p)) ** 0.5,

@@ -121,7 +121,8 @@ def expand_series(grid: tuple[dict[str, Any], ...], shared: dict[str, Any],
     parameter filled in, so the executed notebook and this module agree on the run whatever
     the notebook's own defaults are.
     """
-    made: list[tuple[config.TrainConfig, str | None, bool]] = []  # every run of every entry, its series, warm or not
+    # every run of every entry, its series, and False (random weights), True (warm) or "grow" (warm, state widened)
+    made: list[tuple[config.TrainConfig, str | None, bool | str]] = []
     for i, entry in enumerate(check_grid(grid)):
         grow = entry.pop(GROW_KEY, None)
         name = entry.pop(SERIES_KEY, None)
