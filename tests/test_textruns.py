@@ -154,6 +154,18 @@ def test_gap_claim_holds_when_the_gap_narrows_and_fails_when_it_widens():
     assert text_claims.chapter_claims(reversed_)[-1].verdict == claims.FAILS
 
 
+def test_ordering_finds_where_gpt2_pulls_ahead():
+    """FALLING − PLATEAU is 0.2 up to t ≈ 7.4, then 0.8 − 0.3 ln t: positive below t = e^(8/3) ≈ 14.4, negative above."""
+    pair = _pair(FALLING, PLATEAU)
+    found = text_claims.ordering(pair, textruns.redraws(30, seed=0))
+    assert found.mamba_ahead[found.centres < 12].all() and found.gpt2_ahead[found.centres > 18].all()
+    assert 12 <= found.gpt2_from <= 18 and "GPT2 is ahead from t ≈ 1" in found.sentence()
+    mirror = text_claims.ordering(_pair(PLATEAU, FALLING), textruns.redraws(30, seed=0))
+    assert mirror.gpt2_from is None and mirror.gpt2_ahead[mirror.centres < 12].all()
+    assert "GPT2 is not ahead at the last positions" in mirror.sentence()
+    assert text_claims.orderings([]) == text_claims.NO_TEXT_RUNS
+
+
 def test_no_claim_rests_on_an_unconverged_run():
     rows = text_claims.chapter_claims([_pair(FALLING, PLATEAU, converged=False)])
     assert all(c.verdict == claims.UNRESOLVED and "converged" in c.why for c in rows)
@@ -183,6 +195,21 @@ def test_corpus_bpe_loads_by_its_id_and_keeps_text_whole(tmp_path, monkeypatch):
     assert tok.decode(ids) == text  # byte-level: no unknown token, nothing lost
     pieces = tokenizer.encode(tok, tokenizer.split_text(text, 4096))  # the token cache's chunking changes nothing
     assert [i for p in pieces for i in p] == ids
+
+
+def test_a_grid_names_a_corpus_bpe_that_a_fresh_machine_trains_on_first_use(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    name = bpe.hub_id(bpe.train_bpe("books", 4096))
+    assert not bpe.is_registered(name)
+    bpe.provide(name)  # what the sweep does before a grid's text runs train
+    assert bpe.is_registered(name) and len(tokenizer.load_tokenizer(name)) == 4096
+    wrong = name[:-16] + "0" * 16  # same corpus and size, a key these merges do not have
+    with pytest.raises(bpe.OtherMerges, match=name):
+        bpe.provide(wrong)
+    bpe.provide("smollm2-135m")  # not a corpus BPE: left to load_tokenizer
+    assert sorted(p.name for p in (tmp_path / "hub").iterdir()) == ["models--" + name.replace("/", "--")]
 
 
 def test_without_text_runs_the_section_says_so_in_one_line():

@@ -22,12 +22,14 @@ Command line: ``python -m l2m.bpe [CORPUS] [VOCAB...]`` trains and registers (de
 """
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import cache
+from .params import BookError
 
 if TYPE_CHECKING:
     from . import corpus
@@ -35,6 +37,11 @@ if TYPE_CHECKING:
 BOS = "<|endoftext|>"  # the one special token: BOS of every window (as SmolLM2's separator, id 0)
 NAMESPACE = "l2m-book"  # the Hugging Face id's owner: ``l2m-book/<folder name>``
 TRAINER = 1  # version of the training below: raise it when a change alters the merges it produces
+HUB_ID = re.compile(rf"{NAMESPACE}/(?P<corpus>.+)-bpe(?P<vocab>[0-9]+)-(?P<key>[0-9a-f]{{16}})")
+
+
+class OtherMerges(BookError, ValueError):
+    """A run names a corpus BPE whose key this machine's corpus and ``tokenizers`` do not reproduce."""
 
 
 def hub_id(folder: Path) -> str:
@@ -100,6 +107,32 @@ def register(folder: Path) -> str:
     cache.atomic_write_bytes(repo / ".no_exist" / revision / "config.json", b"")
     cache.atomic_write_bytes(repo / "refs" / "main", revision.encode())
     return repo_id
+
+
+def is_registered(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache already holds ``repo_id`` (as :func:`register` leaves it)."""
+    from huggingface_hub import constants
+
+    return (Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--")) / "refs" / "main").is_file()
+
+
+def provide(name: str) -> None:
+    """Make a corpus BPE that a run names by its id loadable here: trained and registered when this machine lacks it.
+
+    A grid names ``l2m-book/books-bpe1024-<key>``; on a fresh machine the id is not yet in the Hugging Face cache,
+    so its runs would stop before their first step (:func:`l2m.sweep.execute` calls this first; a single run of
+    chapter 04 needs ``python -m l2m.bpe`` once). Any other name (a packaged tokenizer, a folder, a hub id) is left
+    to :func:`l2m.tokenizer.load_tokenizer`. When the merges trained here get another key (another corpus checksum,
+    ``tokenizers`` version or :data:`TRAINER`), the run stops with one line naming both ids: other merges under the
+    grid's id would silently change every run keyed by it.
+    """
+    match = HUB_ID.fullmatch(name)
+    if match is None or is_registered(name):
+        return
+    made = corpus_tokenizer(match["corpus"], int(match["vocab"]))
+    if made != name:
+        raise OtherMerges(f"tokenizer = {name!r}: this machine's {match['corpus']!r} corpus and tokenizers "
+                          f"train {made!r} instead (another corpus or tokenizers version); name that id")
 
 
 def corpus_tokenizer(corpus_name: str = "books", vocab_size: int = 4096) -> str:

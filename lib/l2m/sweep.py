@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from . import cache, config, paper, runs, train
+from . import bpe, cache, config, paper, runs, train
 from .params import ParameterError, validate
 from .paths import ROOT
 
@@ -214,6 +214,8 @@ def execute(points: list[dict], notebooks: Path | None = None, progress: bool = 
     for name in todo:  # a warm run's source is in the grid or already trained (else one clear line, before training)
         if source[name] and source[name] not in todo:
             train.source_folder(source[name])
+    for name in sorted({p["tokenizer"] for p, _ in todo.values() if p.get("task") == "text"}):
+        bpe.provide(name)  # a corpus BPE the grid names by id, trained here once if this machine lacks it
     order = _critical_first(todo, source)
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(workers):

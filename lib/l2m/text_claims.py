@@ -190,6 +190,49 @@ def chapter_claims(found: list[Pair], seed: int = 0) -> list[Claim]:
     return rows
 
 
+@dataclass(frozen=True)
+class Ordering:
+    """Which model is ahead where: the smoothed GPT2 − Mamba against position with its paired ±2-sd band."""
+
+    label: str
+    centres: np.ndarray  # positions of the log-spaced windows (geometric means)
+    mamba_ahead: np.ndarray  # (windows,) bool: the band lies above 0 (GPT2's NLL higher)
+    gpt2_ahead: np.ndarray  # (windows,) bool: the band lies below 0
+
+    @property
+    def gpt2_from(self) -> float | None:
+        """The first window's position from which GPT2 is ahead in every later window (None: not at the end)."""
+        if not self.gpt2_ahead[-1]:
+            return None
+        behind = np.flatnonzero(~self.gpt2_ahead)
+        return float(self.centres[behind[-1] + 1 if len(behind) else 0])
+
+    def sentence(self) -> str:
+        n, m, g = len(self.centres), int(self.mamba_ahead.sum()), int(self.gpt2_ahead.sum())
+        where = (f"GPT2 is ahead from t ≈ {self.gpt2_from:,.0f} on" if self.gpt2_from is not None else
+                 "GPT2 is not ahead at the last positions")
+        return (f"{self.label}: of {n} position windows Mamba is ahead (the ±2-sd band of GPT2 − Mamba above 0) in {m}, "
+                f"GPT2 in {g}, neither in {n - m - g}; {where}")
+
+
+def ordering(pair: Pair, draws: np.ndarray) -> Ordering:
+    """Where each model of the pair is ahead, window by window of :func:`l2m.textruns.log_bins` (the figure's lower
+    panel): the paper's picture is Mamba ahead early and GPT2 from some position on."""
+    n = pair.gpt2_nll.sums.shape[1]
+    centres, smooth = textruns.log_bins(n)
+    diff = smooth @ (pair.gpt2_nll.mean - pair.mamba_nll.mean)
+    redrawn = (textruns.bootstrap(pair.gpt2_nll, draws) - textruns.bootstrap(pair.mamba_nll, draws)) @ smooth.T
+    band = 2 * redrawn.std(0, ddof=1)
+    return Ordering(pair.label, centres, diff - band > 0, diff + band < 0)
+
+
+def orderings(found: list[Pair], seed: int = 0) -> str:
+    """One sentence a pair: where each model is ahead (chapter 05's reading of the figure)."""
+    if not found:
+        return NO_TEXT_RUNS
+    return "; ".join(ordering(p, textruns.redraws(len(p.gpt2_nll.doc_ids), seed=seed)).sentence() for p in found)
+
+
 def run_table(found: list[Pair]) -> pd.DataFrame:
     """Each run's size, tokens seen, seconds, evaluation NLLs and convergence verdict (the closing note's numbers)."""
     rows = []
