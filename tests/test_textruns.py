@@ -152,6 +152,10 @@ def test_gap_claim_holds_when_the_gap_narrows_and_fails_when_it_widens():
     assert text_claims.chapter_claims([small, large])[-1].verdict == claims.HOLDS
     reversed_ = [_pair(FALLING, np.maximum(FALLING - 0.2, 2.9), 1000), _pair(FALLING, PLATEAU, 5000, seed=1)]
     assert text_claims.chapter_claims(reversed_)[-1].verdict == claims.FAILS
+    # Mamba ahead everywhere in both pairs, by more in the larger: Mamba − GPT2 falls from −0.2 to −0.4, a "smaller"
+    # signed gap, but GPT2 has no lead to narrow
+    mamba_ahead = [_pair(FALLING, FALLING - 0.2, 1000), _pair(FALLING, FALLING - 0.4, 5000, seed=1)]
+    assert text_claims.chapter_claims(mamba_ahead)[-1].verdict == claims.FAILS
 
 
 def test_ordering_finds_where_gpt2_pulls_ahead():
