@@ -114,6 +114,13 @@ def _gate(verdict: str, converged: bool, why: str) -> tuple[str, str]:
     return claims.UNRESOLVED, f"not every run converged, so no claim rests on them (the numbers alone: {verdict}); {why}"
 
 
+def _both(*verdicts: str) -> str:
+    """A claim made of parts: it holds when every part holds, fails when one fails, else is not resolved."""
+    if all(v == claims.HOLDS for v in verdicts):
+        return claims.HOLDS
+    return claims.FAILS if claims.FAILS in verdicts else claims.UNRESOLVED
+
+
 def _row(claim: str, measured: str, test: str, verdict_of, value: float, sd: float, redrawn: np.ndarray,
          converged: bool, why: str) -> Claim:
     verdict, share = claims.stability(verdict_of(value, sd), [verdict_of(v, sd) for v in redrawn])
@@ -147,10 +154,7 @@ def pair_claims(pair: Pair, draws: np.ndarray) -> list[Claim]:
     flat = FLAT * float(late_weights(n) @ m.mean) / np.log(10)  # 1 % of the NLL over the decade, per e-fold
 
     def flattening(mamba_slope: float, gpt2_slope: float, sd_m: float, sd_g: float) -> str:
-        verdicts = (claims.compare(mamba_slope, sd_m, 0.0, flat), claims.falls_below(gpt2_slope, sd_g, 0.0, flat))
-        if all(v == claims.HOLDS for v in verdicts):
-            return claims.HOLDS
-        return claims.FAILS if claims.FAILS in verdicts else claims.UNRESOLVED
+        return _both(claims.compare(mamba_slope, sd_m, 0.0, flat), claims.falls_below(gpt2_slope, sd_g, 0.0, flat))
 
     verdict, share = claims.stability(flattening(sm, sg, sm_sd, sg_sd),
                                       [flattening(a, b, sm_sd, sg_sd) for a, b in zip(sm_r, sg_r)])
@@ -179,10 +183,7 @@ def gap_claim(small: Pair, large: Pair, draws: np.ndarray) -> Claim:
     shrink, sd, redrawn = _statistic(late_weights(n), [r.mean for r in nlls], [1, -1, -1, 1], boots)
 
     def narrows(lead_value: float, shrink_value: float) -> str:
-        verdicts = (claims.exceeds(lead_value, lead_sd, 0.0), claims.exceeds(shrink_value, sd, 0.0))
-        if all(v == claims.HOLDS for v in verdicts):
-            return claims.HOLDS
-        return claims.FAILS if claims.FAILS in verdicts else claims.UNRESOLVED
+        return _both(claims.exceeds(lead_value, lead_sd, 0.0), claims.exceeds(shrink_value, sd, 0.0))
 
     verdict, share = claims.stability(narrows(lead, shrink), [narrows(a, b) for a, b in zip(lead_r, redrawn)])
     gated, why = _gate(verdict, small.converged and large.converged,
