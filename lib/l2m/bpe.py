@@ -86,6 +86,13 @@ def train_bpe(corpus_name: str = "books", vocab_size: int = 4096, folder: Path |
     return target
 
 
+def _hub_folder(repo_id: str) -> Path:
+    """Where huggingface_hub's cache keeps ``repo_id``: ``<HF_HUB_CACHE>/models--<owner>--<name>``."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+
+
 def register(folder: Path) -> str:
     """Put a tokenizer folder in the local Hugging Face cache under :func:`hub_id`; returns the id.
 
@@ -93,10 +100,8 @@ def register(folder: Path) -> str:
     revision, and ``.no_exist/<revision>/config.json`` recording that the repository has no model config (a
     tokenizer alone), which transformers otherwise looks for and, offline, fails on.
     """
-    from huggingface_hub import constants
-
     repo_id = hub_id(folder)
-    repo = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    repo = _hub_folder(repo_id)
     revision = cache.key_digest({"folder": folder.name})[:40]  # a commit hash's shape
     snapshot = repo / "snapshots" / revision
     if not (snapshot / "tokenizer_config.json").is_file():
@@ -111,9 +116,7 @@ def register(folder: Path) -> str:
 
 def is_registered(repo_id: str) -> bool:
     """Whether the local Hugging Face cache already holds ``repo_id`` (as :func:`register` leaves it)."""
-    from huggingface_hub import constants
-
-    return (Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--")) / "refs" / "main").is_file()
+    return (_hub_folder(repo_id) / "refs" / "main").is_file()
 
 
 def provide(name: str) -> None:

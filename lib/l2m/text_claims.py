@@ -121,9 +121,12 @@ def _both(*verdicts: str) -> str:
     return claims.FAILS if claims.FAILS in verdicts else claims.UNRESOLVED
 
 
-def _row(claim: str, measured: str, test: str, verdict_of, value: float, sd: float, redrawn: np.ndarray,
-         converged: bool, why: str) -> Claim:
-    verdict, share = claims.stability(verdict_of(value, sd), [verdict_of(v, sd) for v in redrawn])
+def _row(claim: str, measured: str, test: str, judge, values: tuple[float, ...], redrawn, converged: bool,
+         why: str) -> Claim:
+    """A claims row: ``judge(*values)`` is the numbers' verdict, ``judge(*r)`` for every redraw ``r`` (tuples, e.g. a
+    ``zip`` of the statistics' redrawn values) its stability; gated on convergence. The redraws' share belongs to the
+    numbers' own verdict, so a gated row has none."""
+    verdict, share = claims.stability(judge(*values), [judge(*r) for r in redrawn])
     gated, why = _gate(verdict, converged, why)
     return Claim(claim, FIGURE_WHERE, measured, gated, test, why, stable=share if gated == verdict else None)
 
@@ -142,31 +145,27 @@ def pair_claims(pair: Pair, draws: np.ndarray) -> list[Claim]:
         f"{pair.label}: GPT2 − Mamba at t ≤ {EARLY}: {early:+.3f} ± {early_sd:.3f} nats",
         f"whole 2-sd interval above −{margin:.3f} (as good: within 1 % of the NLL, what a doubling of the budget "
         "may still change in a converged run)",
-        lambda v, s: claims.exceeds(v, s, 0.0, -margin), early, early_sd, early_r, pair.converged, why)]
+        lambda v: claims.exceeds(v, early_sd, 0.0, -margin), (early,), zip(early_r), pair.converged, why)]
     late, late_sd, late_r = _statistic(late_weights(n), [m.mean, g.mean], [1, -1], [bm, bg])
     rows.append(_row(
         "GPT2 pulls ahead of Mamba at later positions",
         f"{pair.label}: Mamba − GPT2 at t > {n // 10}: {late:+.3f} ± {late_sd:.3f} nats",
         "whole 2-sd interval above 0 (an ordering: no margin)",
-        lambda v, s: claims.exceeds(v, s, 0.0), late, late_sd, late_r, pair.converged, why))
+        lambda v: claims.exceeds(v, late_sd, 0.0), (late,), zip(late_r), pair.converged, why))
     sm, sm_sd, sm_r = _statistic(slope_weights(n), [m.mean], [1], [bm])
     sg, sg_sd, sg_r = _statistic(slope_weights(n), [g.mean], [1], [bg])
     flat = FLAT * float(late_weights(n) @ m.mean) / np.log(10)  # 1 % of the NLL over the decade, per e-fold
 
-    def flattening(mamba_slope: float, gpt2_slope: float, sd_m: float, sd_g: float) -> str:
-        return _both(claims.compare(mamba_slope, sd_m, 0.0, flat), claims.falls_below(gpt2_slope, sd_g, 0.0, flat))
+    def flattening(mamba_slope: float, gpt2_slope: float) -> str:
+        return _both(claims.compare(mamba_slope, sm_sd, 0.0, flat), claims.falls_below(gpt2_slope, sg_sd, 0.0, flat))
 
-    verdict, share = claims.stability(flattening(sm, sg, sm_sd, sg_sd),
-                                      [flattening(a, b, sm_sd, sg_sd) for a, b in zip(sm_r, sg_r)])
-    gated, why = _gate(verdict, pair.converged, why)
-    share = share if gated == verdict else None  # the redraws' share belongs to the numbers' own verdict
-    rows.append(Claim("Mamba's NLL flattens over the last decade of positions while GPT2's still falls", FIGURE_WHERE,
-                      f"{pair.label}: slope of NLL against ln t at t > {n // 10}: Mamba {sm:+.4f} ± {sm_sd:.4f}, "
-                      f"GPT2 {sg:+.4f} ± "
-                      f"{sg_sd:.4f} nats per e-fold", gated,
-                      f"Mamba's slope within ±{flat:.4f} of 0 and GPT2's below −{flat:.4f}, both with their 2-sd "
-                      "intervals (flat: a change under 1 % of the NLL over the decade, the text runs' convergence "
-                      "tolerance)", why, stable=share))
+    rows.append(_row(
+        "Mamba's NLL flattens over the last decade of positions while GPT2's still falls",
+        f"{pair.label}: slope of NLL against ln t at t > {n // 10}: Mamba {sm:+.4f} ± {sm_sd:.4f}, GPT2 {sg:+.4f} ± "
+        f"{sg_sd:.4f} nats per e-fold",
+        f"Mamba's slope within ±{flat:.4f} of 0 and GPT2's below −{flat:.4f}, both with their 2-sd intervals (flat: a "
+        "change under 1 % of the NLL over the decade, the text runs' convergence tolerance)",
+        flattening, (sm, sg), zip(sm_r, sg_r), pair.converged, why))
     return rows
 
 
@@ -185,14 +184,13 @@ def gap_claim(small: Pair, large: Pair, draws: np.ndarray) -> Claim:
     def narrows(lead_value: float, shrink_value: float) -> str:
         return _both(claims.exceeds(lead_value, lead_sd, 0.0), claims.exceeds(shrink_value, sd, 0.0))
 
-    verdict, share = claims.stability(narrows(lead, shrink), [narrows(a, b) for a, b in zip(lead_r, redrawn)])
-    gated, why = _gate(verdict, small.converged and large.converged,
-                       f"{small.label} against {large.label}: two small pairs on the book's corpus")
-    return Claim("The late-position gap narrows as both models grow", FIGURE_WHERE,
-                 f"GPT2's lead at t > {n // 10} (Mamba − GPT2) in the smaller pair: {lead:+.3f} ± {lead_sd:.3f} nats; "
-                 f"smaller pair − larger pair: {shrink:+.3f} ± {sd:.3f} nats", gated,
-                 "both whole 2-sd intervals above 0: GPT2 ahead late in the smaller pair, and by less in the larger "
-                 "(orderings: no margin)", why, stable=share if gated == verdict else None)
+    return _row("The late-position gap narrows as both models grow",
+                f"GPT2's lead at t > {n // 10} (Mamba − GPT2) in the smaller pair: {lead:+.3f} ± {lead_sd:.3f} nats; "
+                f"smaller pair − larger pair: {shrink:+.3f} ± {sd:.3f} nats",
+                "both whole 2-sd intervals above 0: GPT2 ahead late in the smaller pair, and by less in the larger "
+                "(orderings: no margin)", narrows, (lead, shrink), zip(lead_r, redrawn),
+                small.converged and large.converged,
+                f"{small.label} against {large.label}: two small pairs on the book's corpus")
 
 
 def chapter_claims(found: list[Pair], seed: int = 0) -> list[Claim]:
@@ -211,8 +209,18 @@ class Ordering:
 
     label: str
     centres: np.ndarray  # positions of the log-spaced windows (geometric means)
-    mamba_ahead: np.ndarray  # (windows,) bool: the band lies above 0 (GPT2's NLL higher)
-    gpt2_ahead: np.ndarray  # (windows,) bool: the band lies below 0
+    difference: np.ndarray  # (windows,) GPT2 − Mamba, averaged over each window
+    band: np.ndarray  # (windows,) 2 bootstrap sd of that difference (paired: the same redraws for both runs)
+
+    @property
+    def mamba_ahead(self) -> np.ndarray:
+        """(windows,) bool: the band lies above 0 (GPT2's NLL higher)."""
+        return self.difference - self.band > 0
+
+    @property
+    def gpt2_ahead(self) -> np.ndarray:
+        """(windows,) bool: the band lies below 0."""
+        return self.difference + self.band < 0
 
     @property
     def gpt2_from(self) -> float | None:
@@ -233,12 +241,14 @@ class Ordering:
 def ordering(pair: Pair, draws: np.ndarray) -> Ordering:
     """Where each model of the pair is ahead, window by window of :func:`l2m.textruns.log_bins` (the figure's lower
     panel): the paper's picture is Mamba ahead early and GPT2 from some position on."""
-    n = pair.gpt2_nll.sums.shape[1]
-    centres, smooth = textruns.log_bins(n)
-    diff = smooth @ (pair.gpt2_nll.mean - pair.mamba_nll.mean)
-    redrawn = (textruns.bootstrap(pair.gpt2_nll, draws) - textruns.bootstrap(pair.mamba_nll, draws)) @ smooth.T
-    band = 2 * redrawn.std(0, ddof=1)
-    return Ordering(pair.label, centres, diff - band > 0, diff + band < 0)
+    return _ordering(pair, textruns.bootstrap(pair.gpt2_nll, draws), textruns.bootstrap(pair.mamba_nll, draws))
+
+
+def _ordering(pair: Pair, gpt2_redrawn: np.ndarray, mamba_redrawn: np.ndarray) -> Ordering:
+    """:func:`ordering` from the runs' bootstrap redraws (the figure has them already for its upper panel)."""
+    centres, smooth = textruns.log_bins(pair.gpt2_nll.sums.shape[1])
+    band = 2 * ((gpt2_redrawn - mamba_redrawn) @ smooth.T).std(0, ddof=1)
+    return Ordering(pair.label, centres, smooth @ (pair.gpt2_nll.mean - pair.mamba_nll.mean), band)
 
 
 def orderings(found: list[Pair], seed: int = 0) -> str:
@@ -287,8 +297,8 @@ def position_figure(found: list[Pair], seed: int = 0) -> go.Figure:
             series[name], errors[name] = smooth @ nll.mean, 2 * (b @ smooth.T).std(0, ddof=1)
         name = f"GPT2 − Mamba, {p.label}" + ("" if p.converged else " (not converged)")
         unconverged |= set() if p.converged else {name}
-        diffs[name] = smooth @ (p.gpt2_nll.mean - p.mamba_nll.mean)
-        diff_errors[name] = 2 * ((bg - bm) @ smooth.T).std(0, ddof=1)
+        lower = _ordering(p, bg, bm)
+        diffs[name], diff_errors[name] = lower.difference, lower.band
     top = plots.curves_figure(centres, series, errors=errors, log_x=True)
     bottom = plots.curves_figure(centres, diffs, references={"0": 0.0}, errors=diff_errors, log_x=True)
     colorway = plots.BOOK_LOOK.layout.colorway
