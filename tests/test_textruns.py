@@ -167,6 +167,10 @@ def test_ordering_finds_where_gpt2_pulls_ahead():
     mirror = text_claims.ordering(_pair(PLATEAU, FALLING), textruns.redraws(30, seed=0))
     assert mirror.gpt2_from is None and mirror.gpt2_ahead[mirror.centres < 12].all()
     assert "GPT2 is not ahead at the last positions" in mirror.sentence()
+    # GPT2 − Mamba early less late, from the closed form: 0.2 up to t = 7, 0.8 − 0.3 ln t from t = 8 on
+    exact = text_claims.early_weights(200) @ (FALLING - PLATEAU) - text_claims.late_weights(200) @ (FALLING - PLATEAU)
+    assert exact > 0.5 and abs(found.gain - exact) < 4 * found.gain_sd and found.gain_sd < 0.02
+    assert abs(mirror.gain + exact) < 4 * mirror.gain_sd and f"{found.gain:+.3f}" in found.sentence()
     assert text_claims.orderings([]) == text_claims.NO_TEXT_RUNS
 
 
