@@ -171,6 +171,9 @@ def test_ordering_finds_where_gpt2_pulls_ahead():
     exact = text_claims.early_weights(200) @ (FALLING - PLATEAU) - text_claims.late_weights(200) @ (FALLING - PLATEAU)
     assert exact > 0.5 and abs(found.gain - exact) < 4 * found.gain_sd and found.gain_sd < 0.02
     assert abs(mirror.gain + exact) < 4 * mirror.gain_sd and f"{found.gain:+.3f}" in found.sentence()
+    assert "GPT2 uses the later past better" in found.sentence() and "loses ground" in mirror.sentence()
+    level = text_claims.ordering(_pair(FALLING, FALLING - 0.2), textruns.redraws(30, seed=0))  # a constant gap: no gain
+    assert abs(level.gain) < 3 * level.gain_sd and "no change resolved" in level.sentence()
     assert text_claims.orderings([]) == text_claims.NO_TEXT_RUNS
 
 

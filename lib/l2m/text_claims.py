@@ -238,7 +238,16 @@ class Ordering:
                  "GPT2 is not ahead at the last positions")
         return (f"{self.label}: of {n} position windows Mamba is ahead (the ±2-sd band of GPT2 − Mamba above 0) in {m}, "
                 f"GPT2 in {g}, neither in {n - m - g}; {where}; from t ≤ {EARLY} to the last decade GPT2 gains "
-                f"{self.gain:+.3f} ± {self.gain_sd:.3f} nats on Mamba")
+                f"{self.gain:+.3f} ± {self.gain_sd:.3f} nats on Mamba ({self.gain_reading})")
+
+    @property
+    def gain_reading(self) -> str:
+        """What the gain's 2-sd interval says: GPT2 gains, loses ground, or no change is resolved."""
+        if self.gain - 2 * self.gain_sd > 0:
+            return "GPT2 uses the later past better than Mamba"
+        if self.gain + 2 * self.gain_sd < 0:
+            return "GPT2 loses ground along the context"
+        return "no change resolved: its 2-sd interval holds 0"
 
 
 def ordering(pair: Pair, draws: np.ndarray) -> Ordering:
