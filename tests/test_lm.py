@@ -208,3 +208,32 @@ def test_bf16_model_projects_onto_the_vocabulary_in_fp32():
     # fp32 log-sum-exp are one part of the fp32 paths whose differences numerics.FP32_PATH_DIFFERENCE bounds
     assert same_function(got, exact[pick].numpy(), "smollm2-135m")
     assert np.abs(got - bf16[pick].numpy()).max() > 1e-3  # bf16 logits are off by up to ~0.06 nats
+
+
+def test_a_gguf_conversion_parses_the_file_once_and_loads_what_separate_parses_load(tmp_path, monkeypatch):
+    import gguf
+    from transformers import AutoConfig
+
+    from l2m import packaged
+
+    writer = gguf.GGUFWriter(tmp_path / "tiny.gguf", "llama")  # a one-block llama: transformers reads its config
+    writer.add_context_length(64), writer.add_embedding_length(8), writer.add_block_count(1)
+    writer.add_feed_forward_length(16), writer.add_head_count(2), writer.add_head_count_kv(2)
+    writer.add_layer_norm_rms_eps(1e-5), writer.add_vocab_size(10)
+    writer.add_tensor("token_embd.weight", np.zeros((10, 8), dtype=np.float32))
+    writer.write_header_to_file(), writer.write_kv_data_to_file(), writer.write_tensors_to_file(), writer.close()
+    parses = []
+    real_reader = gguf.GGUFReader
+    monkeypatch.setattr(gguf, "GGUFReader", lambda *a, **k: parses.append(a) or real_reader(*a, **k))
+    counting_reader = gguf.GGUFReader
+
+    def configs():  # a checkpoint's conversion opens its GGUF for the config, the weights and the tokenizer
+        return [AutoConfig.from_pretrained(str(tmp_path), gguf_file="tiny.gguf", local_files_only=True).to_dict()
+                for _ in range(2)]
+
+    separate = configs()
+    assert len(parses) == 2 and separate[0]["hidden_size"] == 8
+    with packaged._gguf_parsed_once():
+        shared = configs()
+    assert len(parses) == 3 and shared == separate
+    assert gguf.GGUFReader is counting_reader  # the sharing ends with the block

@@ -9,14 +9,18 @@ model's scores depend on, so chapter 01's scored passes are cached under it (:mo
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 from . import cache, fetch
 from .params import BookError
@@ -70,6 +74,29 @@ def _gguf_file(name: str, folder: Path | None) -> Path:
     return joined
 
 
+@contextlib.contextmanager
+def _gguf_parsed_once() -> Iterator[None]:
+    """Within it, each GGUF's metadata is parsed once however often transformers opens the file.
+
+    Loading a GGUF model opens it for the config and again for the weights, and its tokenizer a third time; each
+    parse walks every vocabulary string (262k for Gemma 3) element by element, about half a minute on one core.
+    The reader only reads, so the three loads can share one.
+    """
+    import gguf
+
+    readers: dict[tuple[str, str], Any] = {}
+    open_reader = gguf.GGUFReader
+
+    def shared(path: os.PathLike[str] | str, mode: str = "r") -> Any:
+        key = (os.fspath(path), mode)
+        if key not in readers:
+            readers[key] = open_reader(path, mode)
+        return readers[key]
+
+    with mock.patch.object(gguf, "GGUFReader", shared):  # transformers imports it from gguf at each load
+        yield
+
+
 def checkpoint(name: str, folder: Path | None = None) -> Path:
     """A local transformers checkpoint of a packaged model (converted on first use) or a local path."""
     if name not in MODELS:  # a local folder, or a Hugging Face id resolved from the local cache
@@ -81,7 +108,7 @@ def checkpoint(name: str, folder: Path | None = None) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = _gguf_file(name, folder)
-    with offline():
+    with offline(), _gguf_parsed_once():
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
                                                       local_files_only=True, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True,
