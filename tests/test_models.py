@@ -95,6 +95,26 @@ def test_window_overrides_the_size_and_applies_to_swa_only():
     assert models.model_config("mamba", "tiny", "gaussian", 32, channels=2, window=5).window == 0
 
 
+def test_n_head_overrides_the_size_for_attention_only_and_keeps_the_parameter_count():
+    # GPT2's c_attn is d_model × 3·d_model whatever the heads: n_head splits the same weights into heads of
+    # d_model / n_head dimensions, so one head differs from four by the function only
+    four = models.build_model(models.model_config("gpt2", "tiny", "text", 8, vocab_size=50, d_model=16))
+    one = models.build_model(models.model_config("gpt2", "tiny", "text", 8, vocab_size=50, d_model=16, n_head=1))
+    assert (four.backbone.config.n_head, one.backbone.config.n_head) == (4, 1)
+    assert models.count_parameters(one) == models.count_parameters(four)
+    one.load_state_dict(four.state_dict())
+    tokens = torch.randint(50, (2, 8))
+    with torch.no_grad():
+        first_same = torch.allclose(one(tokens)[:, 0], four(tokens)[:, 0], atol=1e-6)  # one token: softmax over one
+        later_differ = not torch.allclose(one(tokens)[:, 1:], four(tokens)[:, 1:], atol=1e-4)
+    assert first_same and later_differ
+    swa = models.model_config("swa", "tiny", "gaussian", 32, channels=2, n_head=2)
+    assert swa.n_head == 2 and models.build_model(swa).backbone.config.num_attention_heads == 2
+    assert models.model_config("mamba", "tiny", "gaussian", 32, channels=2, n_head=2).n_head == 0
+    with pytest.raises(ValueError, match="d_model = 16 is not a multiple of 3 heads"):
+        models.model_config("gpt2", "tiny", "text", 8, vocab_size=50, d_model=16, n_head=3)
+
+
 @pytest.mark.numerics
 def test_window_limits_the_receptive_field():
     # One layer lets output t see inputs t − (window − 1) .. t; n_layer layers stack that to

@@ -35,3 +35,12 @@ def test_training_code_digest_adds_the_text_modules():
     assert train.training_code_digest("gaussian") != train.training_code_digest("text")
     assert train.training_code_digest("gaussian") == train.cache.source_digest(
         [train.models, train.config, train, tasks, train.gaussian, train.convergence])
+
+
+def test_a_runs_identity_names_n_head_only_where_it_is_set_on_an_attention_model():
+    # n_head 0 keeps the size's heads: leaving it out keeps the key of every run made before n_head existed
+    plain = runs.identity(train.TrainConfig(arch="gpt2", d_model=16))
+    assert "n_head" not in plain and "d_model" in plain
+    assert runs.identity(train.TrainConfig(arch="gpt2", d_model=16, n_head=1)) == plain | {"n_head": 1}
+    assert runs.identity(train.TrainConfig(arch="swa", n_head=2))["n_head"] == 2
+    assert "n_head" not in runs.identity(train.TrainConfig(arch="mamba", n_head=2))  # no attention: not its knob

@@ -43,6 +43,8 @@ class TrainConfig:
                                              "size's value"))
     n_layer: int = param(0, between(0, 256, "layers; 0 keeps the size's value"))
     d_model: int = param(0, between(0, 1 << 16, "model width; 0 keeps the size's value"))
+    n_head: int = param(0, between(0, 1024, "gpt2 and swa: attention heads, each of d_model / n_head dimensions; 0 keeps "
+                                            "the size's value"))
     expand: float = param(0, between(0, 16, "SSMs: inner width d_inner = expand · d_model (a fraction narrows the "
                                             "state below the residual stream); 0 keeps 2", integer=False))
     d_conv: int = param(0, between(0, 64, "SSMs: causal convolution width (1: none); 0 keeps 4"))

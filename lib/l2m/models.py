@@ -126,9 +126,10 @@ class ModelConfig:
 
 def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 0, vocab_size: int = 0,
                  position_embedding: bool = True, d_state: int = 0, window: int = 0, n_layer: int = 0,
-                 d_model: int = 0, expand: float = 0, d_conv: int = 0) -> ModelConfig:
+                 d_model: int = 0, expand: float = 0, d_conv: int = 0, n_head: int = 0) -> ModelConfig:
     """The :class:`ModelConfig` of a named size; a value > 0 overrides the size's: ``d_state`` (SSMs),
-    ``window`` (swa), ``n_layer``, ``d_model``, and the SSMs' ``expand`` and ``d_conv``. Chapter 05
+    ``window`` (swa), ``n_layer``, ``d_model``, the attention models' ``n_head`` and the SSMs' ``expand`` and
+    ``d_conv``. Chapter 05
     shrinks SSM states with them (Sec. 5: a state below what the data asks for)."""
     if arch not in SIZES:
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
@@ -147,11 +148,13 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
         raise ValueError(f"expand = {expand}: Mamba2 takes a whole expand (transformers' Mamba2 layers), Mamba a fraction")
     if arch == "mamba2" and head_dim and d_inner % head_dim:
         head_dim = math.gcd(head_dim, d_inner)  # Mamba2Config: heads · head_dim = expand · d_model
-    if arch in ATTENTION_ARCHS and d_model % s.n_head:
-        raise ValueError(f"d_model = {d_model} is not a multiple of {arch} {size}'s {s.n_head} heads")
+    n_head = (n_head or s.n_head) if arch in ATTENTION_ARCHS else 0
+    if arch in ATTENTION_ARCHS and d_model % n_head:
+        raise ValueError(f"d_model = {d_model} is not a multiple of {n_head} heads ({arch} {size}"
+                         f"{'' if n_head == s.n_head else ', n_head set'}): choose a d_model or n_head that divides it")
     return ModelConfig(arch=arch, task=task, n_layer=n_layer or s.n_layer, d_model=d_model, max_len=seq_len,
                        channels=channels if task == "gaussian" else 0, vocab_size=vocab_size if task == "text" else 0,
-                       n_head=s.n_head, d_state=(d_state or s.d_state) if arch not in ATTENTION_ARCHS else 0,
+                       n_head=n_head, d_state=(d_state or s.d_state) if arch not in ATTENTION_ARCHS else 0,
                        head_dim=head_dim, window=(window or s.window) if arch == "swa" else 0,
                        expand=expand if ssm else 2, d_conv=d_conv if ssm else 4,
                        position_embedding=position_embedding or arch == "gpt2")

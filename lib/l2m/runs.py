@@ -41,9 +41,9 @@ def identity(cfg: TrainConfig | dict[str, Any]) -> dict[str, Any]:
     attention_only = ("d_state", "expand", "d_conv")  # SSM widths
     by_arch = {"gpt2": attention_only + ("window", "position_embedding"),  # GPT2 always has its own positions
                "swa": attention_only}
-    unused += by_arch.get(values.get("arch"), ("window",))  # SSMs: no attention window
+    unused += by_arch.get(values.get("arch"), ("window", "n_head"))  # SSMs: no attention
     # widths left at 0 keep the size's value: leave them out, so runs keyed before they existed keep their keys
-    unused += tuple(k for k in ("n_layer", "d_model", "expand", "d_conv", "init_from") if not values.get(k))
+    unused += tuple(k for k in ("n_layer", "d_model", "n_head", "expand", "d_conv", "init_from") if not values.get(k))
     return {k: v for k, v in values.items() if k not in _NOT_IDENTITY + unused}
 
 

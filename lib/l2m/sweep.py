@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from . import bpe, cache, config, paper, runs, train
+from . import bpe, cache, config, models, paper, runs, train
 from .params import ParameterError, validate
 from .paths import ROOT
 
@@ -53,7 +53,7 @@ SERIES_KEY = "series"  # an entry's curve in chapter 05's figures: not a chapter
 WARM_KEY = "warm_start"
 # what makes two runs the same model (train.warm_start needs equal weights but for the position table)
 MODEL_KEYS = ("arch", "size", "task", "family", "channels", "position_embedding", "d_state", "window", "n_layer",
-              "d_model", "expand", "d_conv", "seed", "corpus", "tokenizer", "dtype")
+              "d_model", "n_head", "expand", "d_conv", "seed", "corpus", "tokenizer", "dtype")
 
 
 def grown_d_state(d_state: int, base_len: int, seq_len: int, exponent: float = paper.GAUSSIAN_BETA) -> int:
@@ -294,7 +294,8 @@ def _execute_one(point: dict, folder: Path, notebooks: Path, slots: queue.Queue,
 def label(cfg: config.TrainConfig) -> str:
     """A run's series name in the figures: architecture, size, and the position control where it applies."""
     text = f"{cfg.arch} {cfg.size}"
-    widths = ("n_layer", "d_model") + (("window",) if cfg.arch == "swa" else ()) + (
+    widths = ("n_layer", "d_model") + (("n_head",) if cfg.arch in models.ATTENTION_ARCHS else ()) + (
+        ("window",) if cfg.arch == "swa" else ()) + (
         ("expand", "d_conv", "d_state") if cfg.arch in ("mamba", "mamba2") else ())
     changed = [f"{name} {getattr(cfg, name)}" for name in widths if getattr(cfg, name)]  # 0 keeps the size's
     if changed:

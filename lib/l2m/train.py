@@ -85,7 +85,7 @@ def build(cfg: TrainConfig, task: GaussianTask | TextTask) -> models.SequenceMod
     mcfg = models.model_config(cfg.arch, cfg.size, cfg.task, cfg.seq_len, channels=cfg.channels,
                                vocab_size=getattr(task, "vocab_size", 0), position_embedding=cfg.position_embedding,
                                d_state=cfg.d_state, window=cfg.window, n_layer=cfg.n_layer, d_model=cfg.d_model,
-                               expand=cfg.expand, d_conv=cfg.d_conv)
+                               expand=cfg.expand, d_conv=cfg.d_conv, n_head=cfg.n_head)
     torch.manual_seed(cfg.seed)
     return models.build_model(mcfg)
 
