@@ -38,7 +38,7 @@ def test_training_code_digest_adds_the_text_modules():
 
 
 def test_a_runs_identity_names_n_head_only_where_it_is_set_on_an_attention_model():
-    # n_head 0 keeps the size's heads: leaving it out keeps the key of every run made before n_head existed
+    # n_head 0 keeps the size's heads: leaving it out keeps the identity of every run made before n_head existed
     plain = runs.identity(train.TrainConfig(arch="gpt2", d_model=16))
     assert "n_head" not in plain and "d_model" in plain
     assert runs.identity(train.TrainConfig(arch="gpt2", d_model=16, n_head=1)) == plain | {"n_head": 1}

@@ -129,8 +129,7 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
                  d_model: int = 0, expand: float = 0, d_conv: int = 0, n_head: int = 0) -> ModelConfig:
     """The :class:`ModelConfig` of a named size; a value > 0 overrides the size's: ``d_state`` (SSMs),
     ``window`` (swa), ``n_layer``, ``d_model``, the attention models' ``n_head`` and the SSMs' ``expand`` and
-    ``d_conv``. Chapter 05
-    shrinks SSM states with them (Sec. 5: a state below what the data asks for)."""
+    ``d_conv``. Chapter 05 shrinks SSM states with them (Sec. 5: a state below what the data asks for)."""
     if arch not in SIZES:
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
     if size not in SIZES[arch]:
@@ -149,7 +148,7 @@ def model_config(arch: str, size: str, task: str, seq_len: int, channels: int = 
     if arch == "mamba2" and head_dim and d_inner % head_dim:
         head_dim = math.gcd(head_dim, d_inner)  # Mamba2Config: heads · head_dim = expand · d_model
     n_head = (n_head or s.n_head) if arch in ATTENTION_ARCHS else 0
-    if arch in ATTENTION_ARCHS and d_model % n_head:
+    if n_head and d_model % n_head:
         raise ValueError(f"d_model = {d_model} is not a multiple of {n_head} heads ({arch} {size}"
                          f"{'' if n_head == s.n_head else ', n_head set'}): choose a d_model or n_head that divides it")
     return ModelConfig(arch=arch, task=task, n_layer=n_layer or s.n_layer, d_model=d_model, max_len=seq_len,
